@@ -1,0 +1,2 @@
+// Module CellularLink: see README.md. (Skeleton file; replaced as the module is built.)
+enum CellularLinkModule {}

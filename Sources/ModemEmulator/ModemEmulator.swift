@@ -1,0 +1,2 @@
+// Module ModemEmulator: see README.md. (Skeleton file; replaced as the module is built.)
+enum ModemEmulatorModule {}

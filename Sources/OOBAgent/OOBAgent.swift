@@ -1,0 +1,2 @@
+// Module OOBAgent: see README.md. (Skeleton file; replaced as the module is built.)
+enum OOBAgentModule {}

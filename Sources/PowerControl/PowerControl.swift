@@ -1,0 +1,2 @@
+// Module PowerControl: see README.md. (Skeleton file; replaced as the module is built.)
+enum PowerControlModule {}

@@ -1,0 +1,12 @@
+import ArgumentParser
+
+/// The `oob-agent` executable: argument parsing and wiring only (style point 13).
+@main
+struct OOBAgentCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "oob-agent",
+        abstract: "Out-of-band access to a remote site over cellular, switched on by a secret SMS.",
+        version: "0.1.0",
+        subcommands: []
+    )
+}

@@ -1,0 +1,2 @@
+// Tests of ATModem go here.
+import Testing

@@ -1,0 +1,2 @@
+// Tests of CellularLink go here.
+import Testing

@@ -1,0 +1,2 @@
+// Tests of OOBAgent go here.
+import Testing

@@ -1,0 +1,2 @@
+// Shared test helpers: ptys, sshd on loopback, temp dirs.
+enum OOBTestSupportModule {}

@@ -1,0 +1,2 @@
+// Tests of PowerControl go here.
+import Testing

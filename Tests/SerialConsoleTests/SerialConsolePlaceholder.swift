@@ -1,0 +1,2 @@
+// Tests of SerialConsole go here.
+import Testing

@@ -1,0 +1,2 @@
+// Tests of Tunnel go here.
+import Testing

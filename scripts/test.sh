@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The test command of README.md's quick start (and of .ci/run): installs what is missing, builds with every
+# warning as an error, runs every test (pty, sshd on loopback, network namespaces: as root they all run),
+# then a short bounded fuzzing run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+export OOB_STRICT=1
+swift build --build-tests
+swift test --skip-build 2>&1 | tee /tmp/oob-agent-test.log
+if [ -x fuzz/run.sh ]; then
+    FUZZ_SECONDS="${FUZZ_SECONDS:-60}" bash fuzz/run.sh
+fi

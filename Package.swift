@@ -95,6 +95,7 @@ let package = Package(
                 "ATModem", "ModemEmulator", "OOBTestSupport",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
+            exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "TunnelTests", dependencies: ["Tunnel", "OOBTestSupport"], swiftSettings: swiftSettings),

@@ -18,7 +18,10 @@ public func pduFuzzerTestOneInput(_ start: UnsafePointer<UInt8>?, _ count: Int) 
         let hex = String(decoding: payload, as: UTF8.self)
         exercise(try? PDUDecoder.decode(hex: hex, hasSMSC: true), hex: hex)
     case 1:
-        exercise(try? PDUDecoder.decode(bytes: payload, hasSMSC: true), hex: PDUHex.encode(payload))
+        let decoded = try? PDUDecoder.decode(bytes: payload, hasSMSC: true)
+        // Differential: the hex path must agree with the octet path.
+        precondition(decoded == (try? PDUDecoder.decode(hex: PDUHex.encode(payload))), "hex and octet paths differ")
+        exercise(decoded, hex: PDUHex.encode(payload))
     case 2:
         exercise(try? PDUDecoder.decode(bytes: payload, hasSMSC: false), hex: PDUHex.encode(payload))
     default:
@@ -45,6 +48,25 @@ private func exercise(_ decoded: DecodedPDU?, hex: String) {
     if case .deliver(let deliver) = decoded.pdu {
         _ = deliver.timestamp.iso8601
         _ = deliver.timestamp.secondsSince1970
+        // Differential: re-encoding what was decoded gives the same sender, time stamp and text back (when the
+        // encoder accepts the values; it refuses e.g. an empty sender or a zone beyond ±19:45).
+        if let text = deliver.userData.text, deliver.userData.encoding != .eightBit,
+            let pdus = try? SMSEncoder.deliver(
+                from: deliver.sender, text: text, timestamp: deliver.timestamp, concatReference: 1)
+        {
+            var reassembler = SMSReassembler()
+            var out: [SMSMessage] = []
+            for (index, pdu) in pdus.enumerated() {
+                guard let again = try? PDUDecoder.decode(hex: pdu.hex),
+                    let fragment = SMSReassembler.Fragment(again, index: index)
+                else { fatalError("the decoder rejects the encoder's PDU \(pdu.hex)") }
+                out += reassembler.add(fragment, now: .zero)
+            }
+            precondition(out.count == 1, "re-encoded message did not join")
+            precondition(out[0].text == text, "re-encoded text differs: \(text.debugDescription)")
+            precondition(out[0].timestamp == deliver.timestamp, "re-encoded time stamp differs")
+            precondition(out[0].sender == deliver.sender, "re-encoded sender differs: \(deliver.sender)")
+        }
     }
 }
 

@@ -72,4 +72,33 @@ struct PDUEncodeTests {
             try SMSTimestamp(year: 2026, month: 2, day: 3, hour: 0, minute: 0, second: 0, utcOffsetMinutes: 10)
         }
     }
+
+    @Test("absolute and enhanced validity periods round-trip; an invalid time stamp is refused")
+    func validityFormats() throws {
+        let until = try SMSTimestamp(
+            year: 2026, month: 12, day: 24, hour: 18, minute: 0, second: 0, utcOffsetMinutes: 345)
+        let absolute = try SMSEncoder.submitPDUs(to: "+1555", text: "x", validity: .absolute(until))[0]
+        guard case .submit(let a) = try PDUDecoder.decode(hex: absolute).pdu else {
+            Issue.record("not a submit")
+            return
+        }
+        #expect(a.validityPeriod == .absolute(until))
+        #expect(until.iso8601 == "2026-12-24T18:00:00+05:45")
+        let raw: [UInt8] = [0x01, 0x0A, 0, 0, 0, 0, 0]
+        let enhanced = try SMSEncoder.submitPDUs(to: "+1555", text: "x", validity: .enhanced(raw))[0]
+        guard case .submit(let e) = try PDUDecoder.decode(hex: enhanced).pdu else {
+            Issue.record("not a submit")
+            return
+        }
+        #expect(e.validityPeriod == .enhanced(raw))
+        var bad = until
+        bad.month = 13
+        #expect(throws: PDUError.self) { try SMSEncoder.submit(to: "+1555", text: "x", validity: .absolute(bad)) }
+        bad = until
+        bad.utcOffsetMinutes = 85 * 15
+        #expect(throws: PDUError.self) { try SMSEncoder.deliver(from: "+1", text: "x", timestamp: bad) }
+        #expect(ValidityPeriod.relative(atLeastSeconds: 86_400) == .relative(167))
+        #expect(ValidityPeriod.seconds(relative: 0) == 300)
+        #expect(ValidityPeriod.seconds(relative: 255) == 63 * 7 * 86_400)
+    }
 }

@@ -40,6 +40,13 @@ public struct SMSTimestamp: Hashable, Sendable, CustomStringConvertible {
         self.minute = minute
         self.second = second
         self.utcOffsetMinutes = utcOffsetMinutes
+        try validateForEncoding()
+    }
+
+    /// Checks that the fields can be written as a TS 23.040 §9.2.3.11 time stamp (the fields are mutable, and a
+    /// decoded time stamp may carry a zone beyond ±19:45 read from a non-decimal octet).
+    /// - Throws: ``PDUError`` `.invalidInput` naming the field that is out of range.
+    func validateForEncoding() throws(PDUError) {
         if let problem = validationProblem() { throw .invalidInput("SMSTimestamp", problem) }
         guard (2000...2099).contains(year) else {
             throw .invalidInput("SMSTimestamp", "year \(year) is outside 2000...2099 (two-digit years)")

@@ -58,12 +58,19 @@ public final class ATCommandEngine: Sendable {
     let wake: WakeupPipe
     let logger: Logger
     let options: Options
+    let unsolicitedHandler: (@Sendable (UnsolicitedLine) -> Void)?
 
     /// Makes an engine with no port yet; `reopen(path:)` attaches one. Starts the engine's thread.
+    /// - Parameters:
+    ///   - options: recovery timing.
+    ///   - logger: where the engine logs.
+    ///   - unsolicitedHandler: called on the engine's thread for every unsolicited code, besides `unsolicited`.
     /// - Throws: `ATModemError` when the wake-up pipe cannot be made.
-    public init(options: Options = Options(), logger: Logger) throws {
+    public init(options: Options = Options(), logger: Logger,
+                unsolicitedHandler: (@Sendable (UnsolicitedLine) -> Void)? = nil) throws {
         self.options = options
         self.logger = logger
+        self.unsolicitedHandler = unsolicitedHandler
         (unsolicited, unsolicitedContinuation) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1024))
         wake = try WakeupPipe()
         let thread = Thread { [self] in
@@ -81,9 +88,13 @@ public final class ATCommandEngine: Sendable {
     ///   - options: recovery timing.
     ///   - logger: where the engine logs (≤ debug; traffic at trace).
     /// - Throws: `ATModemError` (`.serialPort` naming the problem, e.g. a busy port and its holder).
+    ///   - unsolicitedHandler: called on the engine's thread for every unsolicited code, besides `unsolicited`.
     public static func open(path: String, configuration: SerialConfiguration = SerialConfiguration(),
-                            options: Options = Options(), logger: Logger) async throws -> ATCommandEngine {
-        let engine = try ATCommandEngine(options: options, logger: logger)
+                            options: Options = Options(), logger: Logger,
+                            unsolicitedHandler: (@Sendable (UnsolicitedLine) -> Void)? = nil)
+        async throws -> ATCommandEngine
+    {
+        let engine = try ATCommandEngine(options: options, logger: logger, unsolicitedHandler: unsolicitedHandler)
         do {
             try await engine.reopen(path: path, configuration: configuration)
         } catch {
@@ -139,6 +150,11 @@ public final class ATCommandEngine: Sendable {
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
             if enqueue(.close(c)) == false { c.resume() }
         }
+    }
+
+    func deliver(_ u: UnsolicitedLine) {
+        unsolicitedContinuation.yield(u)
+        unsolicitedHandler?(u)
     }
 
     private func enqueue(_ request: Request) -> Bool {
@@ -323,7 +339,7 @@ private struct EngineLoop {
             }
         case .unsolicited(let u):
             logger.trace("modem unsolicited", metadata: ["modem.line": "\(u)"])
-            engine.unsolicitedContinuation.yield(u)
+            engine.deliver(u)
         case .complete(let response):
             if let c = current {
                 current = nil
@@ -422,7 +438,7 @@ private struct EngineLoop {
                 switch machine.receive(token) {
                 case .complete(let r):
                     if stopOnCompletion { return r.result }
-                case .unsolicited(let u): engine.unsolicitedContinuation.yield(u)
+                case .unsolicited(let u): engine.deliver(u)
                 case .write(let bytes): try? p.writeAll(bytes, timeoutMilliseconds: 500)
                 case .discard(let line):
                     logger.debug("modem line dropped during resynchronisation", metadata: ["modem.line": "\(line)"])

@@ -405,6 +405,10 @@ public enum MessageListParser {
         let index = indexed ? Int(f[0]) ?? -1 : -1
         if f.count > statusPosition, MessageStatus(f[statusPosition]).map({ if case .other = $0 { return false }; return Int(f[statusPosition]) == nil }) == true {
             let status = MessageStatus(f[statusPosition])
+            if f.count >= statusPosition + 7, Int(f[statusPosition + 1]) != nil {
+                // A text-mode status report: <fo>,<mr>,<ra>,<tora>,<scts>,<dt>,<st>; not a message.
+                return StoredMessage(index: index, status: status, content: .unparsed(raw))
+            }
             let address = f.count > statusPosition + 1 ? f[statusPosition + 1] : ""
             // The timestamp is the first field after the address that parses as a clock (alpha may be empty).
             var timestamp: ModemClock?

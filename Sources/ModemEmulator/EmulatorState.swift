@@ -412,7 +412,7 @@ struct EmulatorState: Sendable {
         if ubody.hasPrefix("+CMGS=") {
             let arg = String(body.dropFirst(6))
             if textMode {
-                let recipient = arg.trimmingCharacters(in: "\" ")
+                let recipient = ATParameters.split(arg).first ?? ""
                 guard !recipient.isEmpty else { return error(cms: 305) }
                 prompt = .text(recipient: recipient)
             } else {

@@ -186,6 +186,16 @@ private struct EngineLoop {
 
     mutating func run() {
         while true {
+            // close() does not wait for the command in flight: that one fails with .closed at once.
+            let closeRequest = engine.shared.withLock { s -> ATCommandEngine.Request? in
+                guard s.closed, let i = s.requests.firstIndex(where: { if case .close = $0 { true } else { false } })
+                else { return nil }
+                return s.requests.remove(at: i)
+            }
+            if let closeRequest {
+                _ = handle(closeRequest)
+                return
+            }
             if current == nil {
                 let next = engine.shared.withLock { s -> ATCommandEngine.Request? in
                     s.requests.isEmpty ? nil : s.requests.removeFirst()

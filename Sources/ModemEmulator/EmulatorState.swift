@@ -190,6 +190,8 @@ struct EmulatorState: Sendable {
                 break
             case 0x08:
                 if !input.isEmpty { input.removeLast() }
+            case 0x00..<0x20:
+                break  // ESC and other control characters mean nothing in command mode
             default:
                 if input.count < 4096 { input.append(b) }
             }

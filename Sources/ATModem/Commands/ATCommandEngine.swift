@@ -406,13 +406,17 @@ private struct EngineLoop {
             framer.reset()
             _ = machine.timeout()
             let probe = ATCommand("AT", timeout: engine.options.resyncTimeout)
+            // ESC first: a modem left waiting for an SMS body after "> " (a crashed sender) takes everything as
+            // message text until ESC cancels it (TS 27.005 §3.5.1); in command mode, V.250 ignores what precedes "AT".
+            try? p.writeAll([0x1B], timeoutMilliseconds: 500)
             perform(machine.send(probe))
             var answered: FinalResult?
             let deadline = Monotonic.now() + nanoseconds(probe.timeout)
             while answered == nil, port != nil, Monotonic.now() < deadline {
                 answered = pump(until: deadline, stopOnCompletion: true)
             }
-            if answered == .ok {
+            if answered != nil {
+                // Any final result (ERROR included) means the modem listens again.
                 // Let late lines of the timed-out command arrive and be dropped before the next command starts.
                 _ = pump(until: Monotonic.now() + nanoseconds(engine.options.settleTime), stopOnCompletion: false)
                 if hung { logger.info("modem answers again") }

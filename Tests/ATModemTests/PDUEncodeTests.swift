@@ -91,12 +91,14 @@ struct PDUEncodeTests {
             return
         }
         #expect(e.validityPeriod == .enhanced(raw))
-        var bad = until
-        bad.month = 13
-        #expect(throws: PDUError.self) { try SMSEncoder.submit(to: "+1555", text: "x", validity: .absolute(bad)) }
-        bad = until
-        bad.utcOffsetMinutes = 85 * 15
-        #expect(throws: PDUError.self) { try SMSEncoder.deliver(from: "+1", text: "x", timestamp: bad) }
+        // A decoded zone octet 0xF7 (non-decimal semi-octet) reads as 85 quarter hours: decodable, not encodable.
+        var reader = PDUReader([0x62, 0x21, 0x42, 0x81, 0x00, 0x00, 0xF7])
+        let odd = try SMSTimestamp.read(&reader, field: "TP-SCTS")
+        #expect(odd.utcOffsetMinutes == 85 * 15)
+        #expect(throws: PDUError.self) { try SMSEncoder.submit(to: "+1555", text: "x", validity: .absolute(odd)) }
+        #expect(throws: PDUError.self) { try SMSEncoder.deliver(from: "+1", text: "x", timestamp: odd) }
+        #expect(throws: PDUError.self) { try SMSTimestamp(secondsSince1970: .max, utcOffsetMinutes: 0) }
+        #expect(throws: PDUError.self) { try SMSTimestamp(secondsSince1970: 0, utcOffsetMinutes: .min) }
         #expect(ValidityPeriod.relative(atLeastSeconds: 86_400) == .relative(167))
         #expect(ValidityPeriod.seconds(relative: 0) == 300)
         #expect(ValidityPeriod.seconds(relative: 255) == 63 * 7 * 86_400)

@@ -168,7 +168,8 @@ public actor Modem {
             mode = .pdu
         } else if (try? await run("AT+CMGF=1")) != nil {
             mode = .text
-            _ = try? await run("AT+CSCS=\"GSM\"")
+            // IRA (ASCII): what this program writes and reads in text mode.
+            _ = try? await run("AT+CSCS=\"IRA\"")
             logger.info("modem refuses PDU mode; using text mode")
         } else {
             throw ATModemError(
@@ -200,7 +201,16 @@ public actor Modem {
 
     /// Reads the SIM state and enters the PIN when asked; returns whether it did.
     func unlockSIM() async throws -> Bool {
-        let state = try await simState()
+        // Right after a (re)boot the SIM may still be busy (+CME ERROR: 14) or not answer +CPIN? yet.
+        var state = ""
+        for attempt in 0..<8 {
+            do {
+                state = try await simState()
+                break
+            } catch let e as ATModemError where e.code == .commandFailed && attempt < 7 {
+                try await Task.sleep(for: .milliseconds(750))
+            }
+        }
         switch state {
         case "READY": return false
         case "SIM PIN":
@@ -358,7 +368,13 @@ public actor Modem {
         restart.skipsHungProbe = true
         _ = try? await engine.execute(restart)
         await engine.detach()
-        try await Task.sleep(for: .milliseconds(500))
+        // Wait for the stick to drop off the bus (up to 5 s), so the old device is not taken for the rebooted one.
+        let gone = ContinuousClock.now + .seconds(5)
+        while ContinuousClock.now < gone {
+            guard let p = locate(), p == openedPath, FileManager.default.fileExists(atPath: p) else { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        try await Task.sleep(for: .milliseconds(300))
         try await reattach(timeout: options.resetTimeout)
         return try await initialize()
     }

@@ -311,6 +311,20 @@ struct ModemEmulatorTests {
         await modem.close()
     }
 
+    @Test("withOpened closes the port when the body is done, so it can be opened again")
+    func scoped() async throws {
+        let emulator = try ModemEmulator()
+        defer { emulator.stop() }
+        let path = try #require(emulator.devicePath)
+        let model = try await Modem.withOpened(path: path, logger: quietLogger) { modem in
+            try await modem.initialize()
+            return try await modem.identity().model
+        }
+        #expect(model == "E1752")
+        let again = try await Modem.withOpened(path: path, logger: quietLogger) { try await $0.signal().dBm }
+        #expect(again == -73)
+    }
+
     @Test("bad command lines are refused before they reach the modem")
     func badCommands() async throws {
         let emulator = try ModemEmulator()

@@ -115,6 +115,25 @@ public actor Modem {
                      logger: logger, locate: locate)
     }
 
+    /// Opens the modem, runs `body` with it, and closes it whatever `body` does.
+    /// - Parameters: as `open(path:configuration:options:logger:locate:)`; `body` gets the (uninitialised) modem.
+    /// - Throws: what `open` or `body` throws.
+    public static func withOpened<Result: Sendable>(
+        path: String, configuration: SerialConfiguration = SerialConfiguration(), options: Options = Options(),
+        logger: Logger, locate: (@Sendable () -> String?)? = nil, _ body: (Modem) async throws -> Result
+    ) async throws -> Result {
+        let modem = try await open(path: path, configuration: configuration, options: options, logger: logger,
+                                   locate: locate)
+        do {
+            let result = try await body(modem)
+            await modem.close()
+            return result
+        } catch {
+            await modem.close()
+            throw error
+        }
+    }
+
     /// Closes the port and finishes `unsolicited`. Idempotent.
     public func close() async {
         await engine.close()

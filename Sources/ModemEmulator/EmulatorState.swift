@@ -67,7 +67,7 @@ struct EmulatorState: Sendable {
         prompt = nil
         input.removeAll()
         pendingOutput.removeAll()
-        emit("\r\n^BOOT:37478870,0,0,0,77\r\n", delay: .milliseconds(50))
+        emit("\r\n^SYSSTART\r\n", delay: .milliseconds(50))
     }
 
     // MARK: - Output

@@ -228,7 +228,11 @@ struct ModemEmulatorTests {
         defer { emulator.stop() }
         let modem = try await openModem(emulator)
         try await modem.initialize()
+        let path = try #require(emulator.devicePath)
         emulator.vanish()
+        // The engine notices the hang-up by itself, without a command.
+        let gone = await firstEvent(modem) { if case .deviceVanished = $0 { true } else { false } }
+        #expect(gone == .deviceVanished(path: path))
         do {
             _ = try await modem.signal()
             Issue.record("a vanished modem answered")

@@ -69,7 +69,9 @@ public actor Modem {
         public var imsi: String?
     }
 
-    /// Unsolicited events (new SMS, signal, registration, boot, …). Finishes at `close()`.
+    /// Unsolicited events (new SMS, signal, registration, a vanished device, …), the newest 1024 kept while
+    /// nobody reads. One consumer at a time; it finishes at `close()` (and, as any `AsyncStream`, when the task
+    /// iterating it is cancelled).
     public nonisolated let unsolicited: AsyncStream<UnsolicitedEvent>
     let eventContinuation: AsyncStream<UnsolicitedEvent>.Continuation
     /// The engine underneath (for raw commands and its raw unsolicited stream).
@@ -110,7 +112,8 @@ public actor Modem {
         let continuation = events.1
         let engine = try await ATCommandEngine.open(
             path: path, configuration: configuration, options: options.engine, logger: logger,
-            unsolicitedHandler: { continuation.yield(UnsolicitedEvent($0)) })
+            unsolicitedHandler: { continuation.yield(UnsolicitedEvent($0)) },
+            vanishHandler: { continuation.yield(.deviceVanished(path: $0)) })
         return Modem(engine: engine, events: events, path: path, configuration: configuration, options: options,
                      logger: logger, locate: locate)
     }

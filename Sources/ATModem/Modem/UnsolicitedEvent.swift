@@ -22,6 +22,8 @@ public enum UnsolicitedEvent: Hashable, Sendable {
     case ring
     /// `+CUSD`: a USSD answer (raw parameters).
     case ussd(String)
+    /// The device went away (unplugged, rebooting): commands fail until `Modem.reopen()` or `reset()` finds it.
+    case deviceVanished(path: String)
     /// Anything else, as received.
     case other(UnsolicitedLine)
 

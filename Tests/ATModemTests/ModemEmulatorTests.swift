@@ -329,6 +329,34 @@ struct ModemEmulatorTests {
         #expect(again == -73)
     }
 
+    @Test("many concurrent callers: one command in flight, every caller gets its own answer")
+    func concurrentCallers() async throws {
+        let emulator = try ModemEmulator(configuration: .init(noise: .insideResponses, noiseInterval: .milliseconds(20)))
+        defer { emulator.stop() }
+        emulator.deliver(pdu: helloPDU)
+        let modem = try await openModem(emulator)
+        try await modem.initialize()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 0..<30 {
+                group.addTask {
+                    switch i % 3 {
+                    case 0:
+                        let rssi = try await modem.signal().rssi
+                        #expect(rssi == 20)
+                    case 1:
+                        let model = try await modem.identity().model
+                        #expect(model == "E1752")
+                    default:
+                        let pdus = try await modem.listMessages().map(\.pdu)
+                        #expect(pdus == [helloPDU])
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        await modem.close()
+    }
+
     @Test("bad command lines are refused before they reach the modem")
     func badCommands() async throws {
         let emulator = try ModemEmulator()

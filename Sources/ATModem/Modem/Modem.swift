@@ -61,9 +61,13 @@ public actor Modem {
 
     /// Manufacturer, model, firmware, IMEI, IMSI.
     public struct Identity: Hashable, Sendable {
+        /// `+CGMI`, e.g. `huawei`.
         public var manufacturer: String
+        /// `+CGMM`, e.g. `E1752`.
         public var model: String
+        /// `+CGMR`: the firmware.
         public var revision: String
+        /// `+CGSN`.
         public var imei: String
         /// `nil` when the SIM does not tell (locked or absent).
         public var imsi: String?

@@ -127,6 +127,28 @@ struct ModemCLITests {
         #expect(baud.status == 2)
     }
 
+    @Test("a port held by another process is refused, naming that process")
+    func busyNamesHolder() throws {
+        let e = try emulator()
+        defer { e.stop() }
+        let holder = Process()
+        holder.executableURL = URL(fileURLWithPath: "/bin/sleep")
+        holder.arguments = ["30"]
+        let device = try #require(FileHandle(forReadingAtPath: e.devicePath!) as FileHandle?)
+        holder.standardInput = device
+        try holder.run()
+        // Only the child holds the device now.
+        try device.close()
+        defer {
+            kill(holder.processIdentifier, SIGKILL)
+            holder.waitUntilExit()
+        }
+        let r = try OOBAgentBinary.run(["modem", "info", "--port", e.devicePath!])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("busy"))
+        #expect(r.stderr.contains("sleep (pid \(holder.processIdentifier))"))
+    }
+
     @Test("a SIM PIN that is needed but not given: exit 1 naming the fix")
     func pinMissing() throws {
         let e = try emulator(.init(pin: "2468"))

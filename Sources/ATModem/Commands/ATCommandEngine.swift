@@ -59,18 +59,22 @@ public final class ATCommandEngine: Sendable {
     let logger: Logger
     let options: Options
     let unsolicitedHandler: (@Sendable (UnsolicitedLine) -> Void)?
+    let vanishHandler: (@Sendable (String) -> Void)?
 
     /// Makes an engine with no port yet; `reopen(path:)` attaches one. Starts the engine's thread.
     /// - Parameters:
     ///   - options: recovery timing.
     ///   - logger: where the engine logs.
     ///   - unsolicitedHandler: called on the engine's thread for every unsolicited code, besides `unsolicited`.
+    ///   - vanishHandler: called on the engine's thread with the device path when the device goes away.
     /// - Throws: `ATModemError` when the wake-up pipe cannot be made.
     public init(options: Options = Options(), logger: Logger,
-                unsolicitedHandler: (@Sendable (UnsolicitedLine) -> Void)? = nil) throws {
+                unsolicitedHandler: (@Sendable (UnsolicitedLine) -> Void)? = nil,
+                vanishHandler: (@Sendable (String) -> Void)? = nil) throws {
         self.options = options
         self.logger = logger
         self.unsolicitedHandler = unsolicitedHandler
+        self.vanishHandler = vanishHandler
         (unsolicited, unsolicitedContinuation) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1024))
         wake = try WakeupPipe()
         let thread = Thread { [self] in
@@ -89,12 +93,15 @@ public final class ATCommandEngine: Sendable {
     ///   - logger: where the engine logs (≤ debug; traffic at trace).
     /// - Throws: `ATModemError` (`.serialPort` naming the problem, e.g. a busy port and its holder).
     ///   - unsolicitedHandler: called on the engine's thread for every unsolicited code, besides `unsolicited`.
+    ///   - vanishHandler: called on the engine's thread with the device path when the device goes away.
     public static func open(path: String, configuration: SerialConfiguration = SerialConfiguration(),
                             options: Options = Options(), logger: Logger,
-                            unsolicitedHandler: (@Sendable (UnsolicitedLine) -> Void)? = nil)
+                            unsolicitedHandler: (@Sendable (UnsolicitedLine) -> Void)? = nil,
+                            vanishHandler: (@Sendable (String) -> Void)? = nil)
         async throws -> ATCommandEngine
     {
-        let engine = try ATCommandEngine(options: options, logger: logger, unsolicitedHandler: unsolicitedHandler)
+        let engine = try ATCommandEngine(options: options, logger: logger, unsolicitedHandler: unsolicitedHandler,
+                                         vanishHandler: vanishHandler)
         do {
             try await engine.reopen(path: path, configuration: configuration)
         } catch {
@@ -325,7 +332,8 @@ private struct EngineLoop {
     }
 
     mutating func processTokens() {
-        while let token = framer.next() {
+        while true {
+            guard let token = framer.next() ?? (framer.takeBarePrompt() ? .prompt : nil) else { return }
             if case .line(let l) = token { logger.trace("modem line", metadata: ["modem.line": "\(l)"]) }
             let action = machine.receive(token)
             framer.recognisesPrompt = machine.isAwaitingPrompt
@@ -371,6 +379,7 @@ private struct EngineLoop {
         port = nil
         framer.reset()
         engine.shared.withLock { $0.path = nil }
+        engine.vanishHandler?(path)
     }
 
     mutating func handleTimeout() {

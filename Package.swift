@@ -107,7 +107,7 @@ let package = Package(
         .testTarget(name: "TunnelTests", dependencies: ["Tunnel", "OOBTestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "SerialConsoleTests",
-            dependencies: ["SerialConsole", "OOBTestSupport"],
+            dependencies: ["SerialConsole", "SerialIO", "OOBTestSupport", log],
             swiftSettings: swiftSettings
         ),
         .testTarget(

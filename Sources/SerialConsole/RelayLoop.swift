@@ -28,7 +28,7 @@ final class ClientConnection {
     /// Dropped if still greeting at this time.
     let helloDeadline: Int64
     /// When the last input-refused notice was sent (they are sent at most once a second).
-    var lastRefusal: Int64 = .min
+    var lastRefusal: Int64?
 
     init(id: ConsoleClientID, fd: CInt, peer: ConsolePeer, helloDeadline: Int64) {
         self.id = id
@@ -567,7 +567,7 @@ final class RelayLoop {
             case .refuseInput(let id, let notice):
                 guard let client = clients[id] else { continue }
                 let now = Monotonic.now()
-                if now - client.lastRefusal >= 1_000_000_000 {
+                if client.lastRefusal.map({ now - $0 >= 1_000_000_000 }) ?? true {
                     client.lastRefusal = now
                     send(notice, to: client)
                 }

@@ -39,13 +39,12 @@ struct ConsoleCommand: AsyncParsableCommand {
     @Option(help: "Replay at most this many bytes of the console's recent output first (0: none).")
     var scrollback: UInt32 = 16384
 
-    func validate() throws {
-        if readOnly && force {
-            throw ValidationError("--read-only and --force exclude each other: choose one")
-        }
-    }
-
     func run() async throws {
+        if readOnly && force {
+            // Checked here rather than in validate(), so the exit code is the contract's 2 for usage errors.
+            printError("oob-agent console: --read-only and --force exclude each other: choose one")
+            throw ExitCode(2)
+        }
         let socketPath: String
         if let socket {
             socketPath = socket

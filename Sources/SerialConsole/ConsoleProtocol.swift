@@ -89,8 +89,6 @@ public struct ConsoleNotice: Hashable, Sendable, CustomStringConvertible {
         public static let relayStopping = Kind(rawValue: 7)
         /// The client broke the protocol; the connection closes next.
         public static let protocolError = Kind(rawValue: 8)
-        /// This client got the writer's seat (after a spectator's force, or the seat freed).
-        public static let writerSeatGranted = Kind(rawValue: 9)
 
         public var description: String {
             switch self {
@@ -103,7 +101,6 @@ public struct ConsoleNotice: Hashable, Sendable, CustomStringConvertible {
             case .breakSent: return "break-sent"
             case .relayStopping: return "relay-stopping"
             case .protocolError: return "protocol-error"
-            case .writerSeatGranted: return "writer-seat-granted"
             default: return "kind-\(rawValue)"
             }
         }

@@ -29,6 +29,7 @@ public final class ConsoleClient {
     private var fd: CInt
     private var decoder = ConsoleFrameDecoder()
     private var pending: [ConsoleFrame] = []
+    private var receiveBuffer = [UInt8](repeating: 0, count: 65536)
     private let socketPath: String
 
     /// The connection's descriptor (for poll loops); valid until `close()`.
@@ -155,12 +156,11 @@ public final class ConsoleClient {
 
     /// Reads what the socket has into the decoder; false at end of stream.
     private func readSocket() throws(SerialConsoleError) -> Bool {
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        let result = buffer.withUnsafeMutableBytes { system_recv(fd, $0) }
+        let result = receiveBuffer.withUnsafeMutableBytes { system_recv(fd, $0) }
         switch result {
         case .success(0): return false
         case .success(let n):
-            decoder.append(buffer[0..<n])
+            receiveBuffer.withUnsafeBytes { decoder.append(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
             return true
         case .failure(.wouldBlock): return true
         case .failure(let errno):

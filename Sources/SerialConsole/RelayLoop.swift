@@ -251,6 +251,7 @@ final class RelayLoop {
                 fds.append(pollfd(fd: client.fd, events: events, revents: 0))
                 owners.append(id)
             }
+            publishStatistics()
             let timeout = pollTimeout()
             guard case .success(let ready) = system_poll(&fds, timeout) else { continue }  // EINTR: go round
             let now = Monotonic.now()
@@ -275,7 +276,6 @@ final class RelayLoop {
                 result = .failure(fatal)
             }
             expireClients(now: Monotonic.now())
-            publishStatistics()
         }
         teardown()
         return result
@@ -337,9 +337,24 @@ final class RelayLoop {
 
     /// Tries to open the device; returns an error only for settings the device rejects (fatal).
     private func openDevice() -> SerialConsoleError? {
-        do {
+        do throws(SerialIOError) {
+            // A pty slave is legitimately held by the program that created it (an emulator, socat), which
+            // SerialPort's check for other holders would take for a rival: for a pty, exclusivity is the lock
+            // and TIOCEXCL only.
+            let isPTY = system_realpath(configuration.devicePath)?.hasPrefix("/dev/pts/") ?? false
             let port = try SerialPort(
-                path: configuration.devicePath, configuration: configuration.serial, exclusive: configuration.exclusive)
+                path: configuration.devicePath, configuration: configuration.serial,
+                exclusive: configuration.exclusive && !isPTY)
+            if configuration.exclusive && isPTY {
+                let fd = port.fileDescriptor.rawValue
+                if case .failure(.wouldBlock) = system_flock(fd, LOCK_EX | LOCK_NB) {
+                    port.close()
+                    throw SerialIOError(
+                        code: .busy, path: configuration.devicePath,
+                        message: "\(configuration.devicePath) is busy: another process holds its lock; stop it")
+                }
+                _ = system_setExclusiveTerminal(fd)
+            }
             device = port
             reopenDelay = configuration.reopenInitialDelayMilliseconds
             lastDeviceError = nil

@@ -126,6 +126,23 @@ func system_fstat(_ fd: CInt) -> Result<stat, Errno> {
     return valueOrErrno { fstat(fd, &st) }.map { _ in st }
 }
 
+func system_flock(_ fd: CInt, _ operation: CInt) -> Result<Void, Errno> {
+    valueOrErrno { flock(fd, operation) }.map { _ in () }
+}
+
+/// Makes further opens of a terminal fail with EBUSY (except for root). The corresponding C call is
+/// `ioctl(fd, TIOCEXCL)`.
+func system_setExclusiveTerminal(_ fd: CInt) -> Result<Void, Errno> {
+    valueOrErrno { ioctl(fd, UInt(TIOCEXCL)) }.map { _ in () }
+}
+
+/// The canonical path of `path`, symlinks resolved. The corresponding C function is `realpath`.
+func system_realpath(_ path: String) -> String? {
+    guard let resolved = realpath(path, nil) else { return nil }
+    defer { free(resolved) }
+    return String(decoding: UnsafeRawBufferPointer(start: resolved, count: strlen(resolved)), as: UTF8.self)
+}
+
 // MARK: - Unix sockets
 
 /// `struct ucred` of <sys/socket.h> (only visible with _GNU_SOURCE, so not imported into Swift): pid, uid, gid.

@@ -318,6 +318,67 @@ struct ConsoleRelayPTYTests {
         #expect(throws: SerialConsoleError.self) { _ = try h.attach(.writer) }
     }
 
+    @Test(
+        "the device is opened with the configured line settings",
+        arguments: [
+            SerialConfiguration(baudRate: 57600, dataBits: 7, parity: .even, stopBits: 2, flowControl: .xonxoff),
+            SerialConfiguration(baudRate: 9600, dataBits: 8, parity: .odd, stopBits: 1, flowControl: .rtscts),
+            SerialConfiguration(baudRate: 115200, dataBits: 8, parity: .none, stopBits: 1, flowControl: .none),
+        ])
+    func lineSettings(serial: SerialConfiguration) async throws {
+        let h = try RelayHarness(serial: serial)
+        try await h.start()
+        // The relay's descriptor and this one share the tty, so its termios is the relay's.
+        let fd = open(h.router.slavePath, O_RDWR | O_NOCTTY | O_NONBLOCK)
+        defer { close(fd) }
+        var t = termios()
+        #expect(tcgetattr(fd, &t) == 0)
+        let speeds: [Int: speed_t] = [57600: speed_t(B57600), 9600: speed_t(B9600), 115200: speed_t(B115200)]
+        #expect(cfgetospeed(&t) == speeds[serial.baudRate])
+        // Data bits and parity enable cannot be seen here: the pty driver forces CS8 and clears PARENB on every
+        // tcsetattr (drivers/tty/pty.c, pty_set_termios). PARODD, stop bits and flow control stay as set.
+        #expect((t.c_cflag & tcflag_t(PARODD) != 0) == (serial.parity == .odd))
+        #expect((t.c_cflag & tcflag_t(CSTOPB) != 0) == (serial.stopBits == 2))
+        #expect((t.c_cflag & tcflag_t(CRTSCTS) != 0) == (serial.flowControl == .rtscts))
+        #expect((t.c_iflag & tcflag_t(IXON | IXOFF) != 0) == (serial.flowControl == .xonxoff))
+        #expect(t.c_lflag & tcflag_t(ICANON | ECHO | ISIG) == 0)  // raw
+        let client = try h.attach(.writer)
+        try client.sendInput(Array("show clock\r".utf8))
+        #expect(try h.routerRead(count: 11) == Array("show clock\r".utf8))
+        try await h.stop()
+    }
+
+    @Test("a pty held by the program that made it (as socat does) is still opened, exclusively")
+    func ptyHeldByItsCreator() async throws {
+        let h = try RelayHarness()
+        // Another process keeps the slave open, as socat and emulators do.
+        let slave = open(h.router.slavePath, O_RDWR | O_NOCTTY)
+        defer { close(slave) }
+        guard let holder = Child.spawn(["/bin/sleep", "60"], stdin: slave, stdout: slave, stderr: slave) else {
+            Issue.record("cannot start /bin/sleep")
+            return
+        }
+        defer {
+            kill(holder.pid, SIGKILL)
+            _ = holder.wait()
+        }
+        #expect(!DeviceHolders.find(path: h.devicePath).isEmpty)
+        try await h.start()
+        #expect(h.relay.statistics.deviceOpen)
+        // Exclusive all the same: a second relay on the same device (another socket) does not get it.
+        let other = try ConsoleRelay(
+            configuration: ConsoleRelayConfiguration(
+                devicePath: h.devicePath, socketPath: h.directory.file("other.sock"), reopenMaximumDelayMilliseconds: 200),
+            logger: Logger(label: "other", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let task = Task { try await other.run() }
+        try await waitFor("the second relay to listen") { other.statistics.listening }
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(!other.statistics.deviceOpen)
+        task.cancel()
+        try await task.value
+        try await h.stop()
+    }
+
     @Test("a client that connects but never says hello is dropped; the console goes on")
     func silentClientDropped() async throws {
         let h = try RelayHarness()

@@ -81,7 +81,7 @@ final class RelayHarness {
 
     init(
         scrollbackBytes: Int = 64 << 10, clientBufferBytes: Int = 1 << 20, logMaximumBytes: Int = 1 << 20,
-        logKeptFiles: Int = 5, socketGroup: String? = nil
+        logKeptFiles: Int = 5, socketGroup: String? = nil, serial: SerialConfiguration = SerialConfiguration()
     ) throws {
         router = try PseudoTerminal()
         devicePath = directory.file("console")
@@ -89,7 +89,7 @@ final class RelayHarness {
         logPath = directory.file("console.log")
         #expect(symlink(router.slavePath, devicePath) == 0)
         let configuration = ConsoleRelayConfiguration(
-            devicePath: devicePath, serial: SerialConfiguration(baudRate: 115200), socketPath: socketPath,
+            devicePath: devicePath, serial: serial, socketPath: socketPath,
             socketGroup: socketGroup, logPath: logPath, logMaximumBytes: logMaximumBytes, logKeptFiles: logKeptFiles,
             scrollbackBytes: scrollbackBytes, clientBufferBytes: clientBufferBytes, reopenMaximumDelayMilliseconds: 400)
         var logger = Logger(label: "test.console", factory: { _ in SwiftLogNoOpLogHandler() })

@@ -108,56 +108,44 @@ func makeRelay(device: String, directory: String) throws -> ConsoleRelay {
 
 // MARK: - Latency
 
-/// Echo round trips of single keystrokes typed straight into the pty slave (as `screen /dev/ttyUSB0` would).
-@MainActor func latencyDirect() throws -> [Double] {
-    let pty = try PseudoTerminal()
+/// Echo round trips of single keystrokes, side by side: typed straight into one pty's slave (as
+/// `screen /dev/ttyUSB0` would), and through the relay to another pty (input frame → relay → pty → echo →
+/// relay → output frame). The two alternate keystroke by keystroke, so both see the same machine load.
+@MainActor func latency() async throws -> (direct: [Double], relayed: [Double]) {
+    let directPTY = try PseudoTerminal()
+    let relayPTY = try PseudoTerminal()
     let stop = Flag()
-    let done = startEcho(pty, stop: stop)
+    let done = [startEcho(directPTY, stop: stop), startEcho(relayPTY, stop: stop)]
     defer {
         stop.set()
-        while !done.isSet { usleep(1000) }
+        while !done.allSatisfy({ $0.isSet }) { usleep(1000) }
     }
-    let port = try SerialPort(path: pty.slavePath, exclusive: false)
-    var samples: [Double] = []
-    for i in 0..<(keystrokes + 100) {
-        let key = UInt8(ascii: "a") + UInt8(i % 26)
-        let t0 = Monotonic.now()
-        _ = try port.write([key])
-        var got = false
-        while !got {
-            _ = try port.waitReadable(timeoutMilliseconds: 1000)
-            got = try port.read(maxCount: 16).contains(key)
-        }
-        if i >= 100 { samples.append(Double(Monotonic.now() - t0) / 1000) }
-    }
-    return samples.sorted()
-}
-
-/// Echo round trips through the relay: input frame → relay → pty → echo → relay → output frame.
-@MainActor func latencyRelay() async throws -> [Double] {
-    let pty = try PseudoTerminal()
-    let stop = Flag()
-    let done = startEcho(pty, stop: stop)
-    defer {
-        stop.set()
-        while !done.isSet { usleep(1000) }
-    }
-    return try await withRelay(device: pty.slavePath) { socket in
+    let port = try SerialPort(path: directPTY.slavePath, exclusive: false)
+    return try await withRelay(device: relayPTY.slavePath) { socket in
         let client = try ConsoleClient(socketPath: socket, hello: ConsoleHello(mode: .writer, scrollbackLimit: 0))
         while try client.receive(timeoutMilliseconds: 100) != nil {}
-        var samples: [Double] = []
+        var direct: [Double] = []
+        var relayed: [Double] = []
         for i in 0..<(keystrokes + 100) {
             let key = UInt8(ascii: "a") + UInt8(i % 26)
-            let t0 = Monotonic.now()
-            try client.sendInput([key])
+            var t0 = Monotonic.now()
+            _ = try port.write([key])
             var got = false
+            while !got {
+                _ = try port.waitReadable(timeoutMilliseconds: 1000)
+                got = try port.read(maxCount: 16).contains(key)
+            }
+            if i >= 100 { direct.append(Double(Monotonic.now() - t0) / 1000) }
+            t0 = Monotonic.now()
+            try client.sendInput([key])
+            got = false
             while !got {
                 if case .output(let bytes)? = try client.receive(timeoutMilliseconds: 1000) { got = bytes.contains(key) }
             }
-            if i >= 100 { samples.append(Double(Monotonic.now() - t0) / 1000) }
+            if i >= 100 { relayed.append(Double(Monotonic.now() - t0) / 1000) }
         }
         client.close()
-        return samples.sorted()
+        return (direct.sorted(), relayed.sorted())
     }
 }
 
@@ -223,8 +211,7 @@ var p50Direct: [Double] = [], p99Direct: [Double] = [], p50Relay: [Double] = [],
 var addedP50: [Double] = [], addedP99: [Double] = []
 var tputDirect: [Double] = [], tputRelay1: [Double] = [], tputRelay3: [Double] = []
 for run in 1...runs {
-    let direct = try latencyDirect()
-    let relayed = try await latencyRelay()
+    let (direct, relayed) = try await latency()
     let d50 = percentile(direct, 0.50), d99 = percentile(direct, 0.99)
     let r50 = percentile(relayed, 0.50), r99 = percentile(relayed, 0.99)
     p50Direct.append(d50); p99Direct.append(d99); p50Relay.append(r50); p99Relay.append(r99)

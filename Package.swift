@@ -107,7 +107,10 @@ let package = Package(
         .testTarget(name: "TunnelTests", dependencies: ["Tunnel", "OOBTestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "SerialConsoleTests",
-            dependencies: ["SerialConsole", "SerialIO", "OOBTestSupport", log],
+            dependencies: [
+                "SerialConsole", "SerialIO", "OOBTestSupport", log,
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

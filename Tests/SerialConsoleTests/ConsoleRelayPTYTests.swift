@@ -7,6 +7,7 @@
 #endif
 import Logging
 import SerialIO
+import ServiceLifecycleTestKit
 import Testing
 
 @testable import SerialConsole
@@ -377,6 +378,27 @@ struct ConsoleRelayPTYTests {
         task.cancel()
         try await task.value
         try await h.stop()
+    }
+
+    @Test("a graceful shutdown (as the daemon's ServiceGroup sends on SIGTERM) stops the relay cleanly")
+    func gracefulShutdown() async throws {
+        let h = try RelayHarness()
+        let relay = h.relay
+        try await testGracefulShutdown { trigger in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await relay.run() }
+                try await waitFor("the relay to listen") { relay.statistics.listening && relay.statistics.deviceOpen }
+                let client = try h.attach(.writer)
+                trigger.triggerGracefulShutdown()
+                try await group.waitForAll()
+                var r = Received()
+                collect(client, into: &r) { _ in false }
+                #expect(r.notices.last?.kind == .relayStopping)
+            }
+        }
+        #expect(!relay.statistics.listening)
+        #expect(access(h.socketPath, F_OK) != 0)
+        #expect(h.logText().contains("relay stopped --]"))
     }
 
     @Test("a client that connects but never says hello is dropped; the console goes on")

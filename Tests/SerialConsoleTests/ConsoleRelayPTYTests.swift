@@ -401,6 +401,39 @@ struct ConsoleRelayPTYTests {
         #expect(h.logText().contains("relay stopped --]"))
     }
 
+    @Test("a stale socket left by a crash is replaced; a regular file in its place is refused with a fix")
+    func staleSocket() async throws {
+        let h = try RelayHarness()
+        mkdir(h.directory.file("run"), 0o755)
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            let bytes = Array(h.socketPath.utf8)
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        #expect(bound == 0)
+        close(fd)
+        try await h.start()
+        let client = try h.attach(.writer)
+        #expect(client.welcome.role == .writer)
+        try await h.stop()
+
+        let file = fopen(h.socketPath, "w")
+        fclose(file)
+        do {
+            try await h.relay.run()
+            Issue.record("the relay ran over a regular file")
+        } catch let error as SerialConsoleError {
+            #expect(error.code == .invalidConfiguration)
+            #expect(error.message.contains("exists and is not a socket; remove it"))
+        }
+    }
+
     @Test("a client that connects but never says hello is dropped; the console goes on")
     func silentClientDropped() async throws {
         let h = try RelayHarness()

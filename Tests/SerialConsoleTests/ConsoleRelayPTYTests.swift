@@ -434,6 +434,27 @@ struct ConsoleRelayPTYTests {
         }
     }
 
+    @Test("a log that cannot be opened stops the relay at start with the path and the fix")
+    func unwritableLog() async throws {
+        let directory = TempDirectory()
+        let blocker = fopen(directory.file("file"), "w")
+        fclose(blocker)
+        let relay = try ConsoleRelay(
+            configuration: ConsoleRelayConfiguration(
+                devicePath: "/dev/null", socketPath: directory.file("c.sock"),
+                logPath: directory.file("file/console.log")),
+            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        do {
+            try await relay.run()
+            Issue.record("the relay ran without its log")
+        } catch let error as SerialConsoleError {
+            #expect(error.code == .log)
+            #expect(error.message.contains("cannot open the console log \(directory.file("file/console.log"))"))
+            #expect(error.message.contains("change [console] log"))
+        }
+        #expect(access(directory.file("c.sock"), F_OK) != 0)
+    }
+
     @Test("a client that connects but never says hello is dropped; the console goes on")
     func silentClientDropped() async throws {
         let h = try RelayHarness()

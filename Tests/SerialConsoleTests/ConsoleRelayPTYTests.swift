@@ -56,12 +56,26 @@ struct ConsoleRelayPTYTests {
     @Test("what the router printed before anyone attached is replayed, then the console goes live")
     func scrollbackOnAttach() async throws {
         let h = try RelayHarness(scrollbackBytes: 4096)
+        // Printed before the relay opened the device: the kernel buffers it, and the relay keeps it.
+        let early = Array("U-Boot 2023.04\r\nDRAM:  512 MiB\r\n".utf8)
+        try h.routerWrite(early)
         try await h.start()
+        try await waitFor("the relay to read the early output") {
+            h.relay.statistics.bytesFromDevice == UInt64(early.count)
+        }
+        let first = try h.attach(.readOnly, scrollback: 100_000)
+        var firstReceived = Received()
+        collect(first, into: &firstReceived) { $0.frames.contains(.scrollbackEnd) }
+        #expect(firstReceived.output == early)
+        first.close()
+
         // A boot log longer than the ring: only its last 4096 bytes are kept.
         var boot: [UInt8] = []
         for i in 0..<300 { boot += Array("[    \(i).000000] kernel: line \(i) of the boot log\r\n".utf8) }
         try h.routerWrite(boot)
-        try await waitFor("the relay to read the boot log") { h.relay.statistics.bytesFromDevice == UInt64(boot.count) }
+        try await waitFor("the relay to read the boot log") {
+            h.relay.statistics.bytesFromDevice == UInt64(early.count + boot.count)
+        }
 
         let client = try h.attach(.readOnly, scrollback: 100_000)
         var received = Received()

@@ -179,6 +179,11 @@ struct ConsoleCommandTests {
         try h.routerWrite(Array("\r\nRouter> ".utf8))
         try await waitFor("the prompt to be read") { h.relay.statistics.bytesFromDevice == 10 }
         guard let (child, terminal) = try await attachClient(h) else { return }
+        // The scrollback shows at once, before the router prints anything new.
+        try await waitFor("the scrollback on the screen") {
+            terminal.drain()
+            return String(decoding: terminal.screen, as: UTF8.self).contains("Router> ")
+        }
         terminal.type("show version\r")
         #expect(try h.routerRead(count: 13) == Array("show version\r".utf8))
         try h.routerWrite(Array("RouterOS 7.16\r\nRouter> ".utf8))

@@ -61,11 +61,18 @@ final class ConsoleLog {
         }
     }
 
-    /// Appends console bytes, rotating first when they would push the file past its limit.
+    /// Appends console bytes. A file is filled up to its limit and then rotated, so every rotated file holds
+    /// close to `maximumBytes` of history however the device's bytes happened to be chunked by reads.
     func append(_ bytes: UnsafeRawBufferPointer) {
         guard bytes.count > 0 else { return }
-        rotateIfNeeded(adding: bytes.count)
-        write(bytes)
+        var rest = bytes
+        while rest.count > 0 {
+            if maximumBytes > 0 && size >= maximumBytes { rotate() }
+            let room = maximumBytes > 0 ? maximumBytes - size : rest.count
+            let n = min(max(room, 1), rest.count)
+            write(UnsafeRawBufferPointer(rebasing: rest[..<n]))
+            rest = UnsafeRawBufferPointer(rebasing: rest[n...])
+        }
         lastByte = bytes[bytes.count - 1]
     }
 
@@ -108,6 +115,7 @@ final class ConsoleLog {
     func rotate() {
         if fd >= 0 { system_close(fd) }
         fd = -1
+        size = 0
         if keptFiles > 0 {
             for i in stride(from: keptFiles - 1, through: 1, by: -1) {
                 _ = system_rename("\(path).\(i)", "\(path).\(i + 1)")

@@ -1,0 +1,128 @@
+#if os(Linux)
+public import Logging
+import Synchronization
+
+/// Delivers device hotplug events: from a libudev monitor where a udev daemon runs, else from periodic rescans.
+///
+/// The events go to a `DeviceTracker` through `handle(_:)`, the same entry point the tests use. Each stream runs
+/// its own poll thread (the project's I/O substrate); ending the stream (or the consuming task) stops the thread.
+/// Without a udev daemon (`/run/udev/control` absent, e.g. in a container) the kernel's events are not processed
+/// into device properties, so the watcher says so in the log and rescans every `rescanInterval` instead.
+public final class DeviceWatcher: Sendable {
+    private let logger: Logger
+    private let rescanIntervalMilliseconds: Int
+    private let controlPath: String
+
+    /// Creates a watcher.
+    /// - Parameters:
+    ///   - logger: where to say which mode is used.
+    ///   - rescanIntervalMilliseconds: the rescan period of the fallback mode.
+    ///   - controlPath: the udev daemon's control socket, whose presence selects the monitor mode.
+    public init(logger: Logger, rescanIntervalMilliseconds: Int = 5000, controlPath: String = "/run/udev/control") {
+        self.logger = logger
+        self.rescanIntervalMilliseconds = max(100, rescanIntervalMilliseconds)
+        self.controlPath = controlPath
+    }
+
+    /// Whether this watcher will use the udev monitor (true) or rescans (false).
+    public var usesMonitor: Bool { DeviceDiscovery.udevDaemonRunning(controlPath: controlPath) }
+
+    /// Starts watching. The first element is always a full `.rescanned` list; then events as they happen.
+    /// - Throws: `DiscoveryError` when the wake-up pipe or the thread cannot be created.
+    public func events() throws(DiscoveryError) -> AsyncStream<DeviceEvent> {
+        let wake: (read: CInt, write: CInt)
+        switch discovery_pipe() {
+        case .success(let fds): wake = fds
+        case .failure(let errno):
+            throw DiscoveryError(code: .udevUnavailable, message: "device watcher: cannot create a pipe (\(errno))")
+        }
+        let (stream, continuation) = AsyncStream<DeviceEvent>.makeStream(bufferingPolicy: .bufferingNewest(256))
+        let state = WatcherState()
+        continuation.onTermination = { _ in
+            state.stop()
+            discovery_wake(wake.write)
+        }
+        let monitor = usesMonitor
+        let logger = self.logger
+        let interval = rescanIntervalMilliseconds
+        let controlPath = self.controlPath
+        let started = discovery_startThread {
+            defer {
+                discovery_close(wake.read)
+                discovery_close(wake.write)
+                continuation.finish()
+            }
+            if monitor {
+                DeviceWatcher.runMonitor(
+                    wakeFD: wake.read, state: state, continuation: continuation, logger: logger,
+                    rescanInterval: interval, controlPath: controlPath)
+            } else {
+                logger.info(
+                    "no udev daemon (its control socket is missing): hotplug events are not available, falling back to periodic rescans",
+                    metadata: ["udev.control": "\(controlPath)", "discovery.rescan_ms": "\(interval)"])
+                DeviceWatcher.runRescans(
+                    wakeFD: wake.read, state: state, continuation: continuation, logger: logger, interval: interval)
+            }
+        }
+        if !started {
+            discovery_close(wake.read)
+            discovery_close(wake.write)
+            throw DiscoveryError(code: .udevUnavailable, message: "device watcher: cannot start its thread")
+        }
+        return stream
+    }
+
+    private static func runRescans(
+        wakeFD: CInt, state: WatcherState, continuation: AsyncStream<DeviceEvent>.Continuation, logger: Logger,
+        interval: Int
+    ) {
+        while !state.isStopped {
+            do throws(DiscoveryError) {
+                continuation.yield(.rescanned(try DeviceDiscovery.scan()))
+            } catch {
+                logger.info("device rescan failed", metadata: ["error": "\(error)"])
+            }
+            _ = discovery_pollReadable([wakeFD], timeoutMilliseconds: interval)
+            discovery_drain(wakeFD)
+        }
+    }
+
+    private static func runMonitor(
+        wakeFD: CInt, state: WatcherState, continuation: AsyncStream<DeviceEvent>.Continuation, logger: Logger,
+        rescanInterval: Int, controlPath: String
+    ) {
+        let monitor: UdevMonitor
+        do throws(DiscoveryError) {
+            monitor = try UdevMonitor(context: try UdevContext(), subsystems: ["tty", "net", "usb"])
+        } catch {
+            logger.info(
+                "udev monitor unavailable, falling back to periodic rescans",
+                metadata: ["error": "\(error)", "discovery.rescan_ms": "\(rescanInterval)"])
+            runRescans(wakeFD: wakeFD, state: state, continuation: continuation, logger: logger, interval: rescanInterval)
+            return
+        }
+        logger.info("listening to udev events for tty, net and usb devices", metadata: ["udev.control": "\(controlPath)"])
+        // The baseline comes after the monitor is receiving, so nothing between the two is missed.
+        do throws(DiscoveryError) {
+            continuation.yield(.rescanned(try DeviceDiscovery.scan()))
+        } catch {
+            logger.info("device scan failed", metadata: ["error": "\(error)"])
+        }
+        while !state.isStopped {
+            let ready = discovery_pollReadable([monitor.fileDescriptor, wakeFD], timeoutMilliseconds: 60_000)
+            if ready[1] { discovery_drain(wakeFD) }
+            guard ready[0] else { continue }
+            while let device = monitor.receive() {
+                if let event = DeviceDiscovery.event(from: device) { continuation.yield(event) }
+            }
+        }
+    }
+}
+
+/// The stop flag shared between a stream's termination handler and its poll thread.
+final class WatcherState: Sendable {
+    private let stopped = Atomic<Bool>(false)
+    var isStopped: Bool { stopped.load(ordering: .acquiring) }
+    func stop() { stopped.store(true, ordering: .releasing) }
+}
+#endif

@@ -80,7 +80,7 @@ public enum ATPortProbe {
     /// Whether the bytes contain a final result line `OK` or `ERROR` (pure).
     public static func answered(_ bytes: [UInt8]) -> Bool {
         let text = String(decoding: bytes, as: UTF8.self)
-        for line in text.split(whereSeparator: { $0 == "\r" || $0 == "\n" }) {
+        for line in text.split(whereSeparator: \.isNewline) {
             let t = String(line).trimmingWhitespace()
             if t == "OK" || t == "ERROR" || t == "0" { return true }
         }

@@ -1,4 +1,20 @@
-public import SerialIO
+import SerialIO
+
+/// A process holding a port open (pid and name), as `DeviceHolders` finds it in /proc.
+public struct PortHolder: Hashable, Sendable, CustomStringConvertible {
+    /// The process id.
+    public var pid: Int32
+    /// The process name (/proc/PID/comm).
+    public var name: String
+    /// Creates a holder.
+    public init(pid: Int32, name: String) {
+        self.pid = pid
+        self.name = name
+    }
+    /// Whether it is ModemManager.
+    public var isModemManager: Bool { name == "ModemManager" }
+    public var description: String { "\(name) (pid \(pid))" }
+}
 
 /// One finding of the ModemManager check, in the shape `oob-agent check` prints.
 public struct ModemManagerFinding: Hashable, Sendable, CustomStringConvertible {
@@ -36,7 +52,7 @@ public enum ModemManagerCheck {
     ///   - device: the discovered device at that port, when discovery knows it (for `ID_MM_DEVICE_IGNORE`).
     public static func run(modemPath: String, device: DiscoveredDevice?) -> [ModemManagerFinding] {
         evaluate(
-            modemPath: modemPath, modemManagerPIDs: modemManagerPIDs(), holders: DeviceHolders.find(path: modemPath),
+            modemPath: modemPath, modemManagerPIDs: modemManagerPIDs(), holders: DeviceHolders.find(path: modemPath).map { PortHolder(pid: $0.pid, name: $0.name) },
             device: device)
     }
 
@@ -47,7 +63,7 @@ public enum ModemManagerCheck {
     ///   - holders: processes other than this one that hold the port open.
     ///   - device: the discovered device at the port, if known.
     public static func evaluate(
-        modemPath: String, modemManagerPIDs: [Int32], holders: [DeviceHolder], device: DiscoveredDevice?
+        modemPath: String, modemManagerPIDs: [Int32], holders: [PortHolder], device: DiscoveredDevice?
     ) -> [ModemManagerFinding] {
         var findings: [ModemManagerFinding] = []
         if let mm = holders.first(where: \.isModemManager) {

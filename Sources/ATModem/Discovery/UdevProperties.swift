@@ -10,7 +10,7 @@ public enum UdevProperties {
     public static func parse(udevadmInfo text: String) -> [String: String] {
         var properties: [String: String] = [:]
         var symlinks: [String] = []
-        for rawLine in text.split(whereSeparator: { $0 == "\n" || $0 == "\r" }) {
+        for rawLine in text.split(whereSeparator: \.isNewline) {
             var line = Substring(rawLine)
             while line.first == " " || line.first == "\t" || line.first == "|" { line = line.dropFirst() }
             if line.hasPrefix("E: ") {

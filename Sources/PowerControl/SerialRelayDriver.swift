@@ -148,7 +148,12 @@ public struct SerialRelayDriver: PowerDriver {
             ? KMTronicProtocol.boardStatusRequest : KMTronicProtocol.relayStatusRequest(channel: channel)
         var received: [UInt8] = []
         do throws(SerialIOError) {
-            port.flush()
+            // Discard stale input (an earlier late reply). Not tcflush: on some ports (ptys) that also discards
+            // the command just written before the board has read it.
+            // (SerialPort.read on an empty raw tty reports a hang-up: read only what poll says is there.)
+            while try port.waitReadable(timeoutMilliseconds: 0) {
+                if try port.read().isEmpty { break }
+            }
             try port.writeAll(request, timeoutMilliseconds: 1000)
             let deadline = Monotonic.now() + Int64(replyTimeoutMilliseconds) * 1_000_000
             while true {

@@ -75,8 +75,9 @@ let package = Package(
         .executableTarget(
             name: "oob-agent",
             dependencies: [
-                "OOBAgent", "ATModem", "Tunnel", "SerialConsole", "ModemEmulator", log,
+                "OOBAgent", "ATModem", "Tunnel", "SerialConsole", "ModemEmulator", "PowerControl", log,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
             ],
             swiftSettings: swiftSettings
         ),

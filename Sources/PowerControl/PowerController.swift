@@ -20,7 +20,8 @@ public struct PowerRequester: Hashable, Sendable, CustomStringConvertible {
 
     /// The local user of the command line (uid).
     public static func localUser() -> PowerRequester {
-        let user = ProcessInfo.processInfo.environment["SUDO_USER"] ?? ProcessInfo.processInfo.environment["USER"]
+        let env = ProcessInfo.processInfo.environment
+        let user = env["SUDO_USER"] ?? env["USER"] ?? power_userName()
         return PowerRequester(channel: "cli", identity: "\(user ?? "?") (uid \(power_getuid()))", sessionActive: true)
     }
 

@@ -93,3 +93,9 @@ func power_startThread(_ body: @escaping @Sendable () -> Void) -> Bool {
 
 /// The real user id (for "who asked" on the command line).
 func power_getuid() -> UInt32 { getuid() }
+
+/// The login name of the real user id, from the password database.
+func power_userName() -> String? {
+    guard let pw = getpwuid(getuid()), let name = pw.pointee.pw_name else { return nil }
+    return String(cString: name)
+}

@@ -30,7 +30,9 @@ public struct PowerRequester: Hashable, Sendable, CustomStringConvertible {
 
 /// The outcome of an action.
 public struct PowerActionResult: Hashable, Sendable, CustomStringConvertible {
+    /// The outlet's name.
     public var outlet: String
+    /// What was done.
     public var action: PowerAction
     /// The outlet's state afterwards.
     public var state: PowerState
@@ -41,15 +43,21 @@ public struct PowerActionResult: Hashable, Sendable, CustomStringConvertible {
 
 /// An outlet as `power list` shows it.
 public struct PowerOutletStatus: Hashable, Sendable {
+    /// The outlet's name.
     public var name: String
     /// The driver and its hardware, e.g. `serial-relay /dev/ttyUSB4 relay 1`.
     public var summary: String
     /// The persisted state (what the last action left), not a live reading.
     public var state: PowerState
+    /// When the state was set (ISO 8601).
     public var changedAt: String?
+    /// Who set it.
     public var changedBy: String?
+    /// How long `cycle` keeps it off.
     public var offTime: Duration
+    /// What `cycle` does.
     public var cycleMode: PowerOutletConfiguration.CycleMode
+    /// Whether an SMS may act without a session.
     public var allowWithoutSession: Bool
 }
 

@@ -40,19 +40,33 @@ public struct PowerOutletConfiguration: Hashable, Sendable {
         case none
     }
 
+    /// The outlet's name (typed in SMS).
     public var name: String
+    /// Which driver switches it.
     public var driver: DriverKind
+    /// serial-relay: the board's port or a device match; gpio: the chip.
     public var device: String?
+    /// serial-relay: the relay number; gpio: the line offset; command: passed as `OOB_POWER_CHANNEL`.
     public var channel: Int?
+    /// How long `cycle` keeps it off (off-on mode).
     public var offTime: Duration
+    /// What `cycle` does.
     public var cycleMode: CycleMode
+    /// How long `cycle` keeps it on (pulse mode).
     public var pulse: Duration
+    /// gpio: "on" drives the line low.
     public var activeLow: Bool
+    /// serial-relay: how the board reports its state.
     public var statusQuery: StatusQuery
+    /// serial-relay: line speed.
     public var baudRate: Int
+    /// command: the program's absolute path.
     public var command: String?
+    /// command: arguments before the verb.
     public var arguments: [String]
+    /// command: how long one run may take.
     public var timeout: Duration
+    /// Whether an SMS `POWER` may act when no session runs.
     public var allowWithoutSession: Bool
 
     /// Creates an entry with defaults for everything but the name and driver.

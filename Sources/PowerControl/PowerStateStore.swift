@@ -56,11 +56,17 @@ struct PowerStateStore {
 
 /// One line of `<state dir>/power-actions.log` (JSON lines): every action with who asked and how it ended.
 public struct PowerActionLogEntry: Hashable, Sendable, Codable {
+    /// When (ISO 8601, UTC).
     public var time: String
+    /// Which outlet.
     public var outlet: String
+    /// on, off or cycle.
     public var action: String
+    /// Who asked (`sms:+46…`, `cli:root (uid 0)`).
     public var by: String
+    /// ok, failed or done-late (finished after its deadline).
     public var result: String
+    /// The result text or the error.
     public var message: String
 }
 

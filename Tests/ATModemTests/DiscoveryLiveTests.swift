@@ -63,6 +63,27 @@ struct DiscoveryLiveTests {
         #expect(log.messages.contains { $0.contains("no udev daemon") && $0.contains("rescans") })
     }
 
+    @Test("The tracked changes of the real watcher: a literal pty path is found, auto with no modem is unresolved")
+    func trackedChanges() async throws {
+        let watcher = DeviceWatcher(
+            logger: LogCapture().logger, rescanIntervalMilliseconds: 200, controlPath: "/nonexistent/udev-\(getpid())")
+        let stream = try watcher.trackedChanges([
+            DeviceWatch(name: "console.device", match: .path("/dev/pts/77"), purpose: .console),
+            DeviceWatch(name: "modem.port", match: .usb(.init(vendorID: "ffff", productID: "0001")), purpose: .modemPort),
+        ])
+        var changes: [DeviceTrackerChange] = []
+        for await change in stream {
+            changes.append(change)
+            if changes.count == 2 { break }
+        }
+        #expect(changes.first == .found(watch: "console.device", resolution: DeviceResolution(path: "/dev/pts/77", device: nil)))
+        guard case .unresolved("modem.port", let error) = changes.last else {
+            Issue.record("modem.port: \(changes)")
+            return
+        }
+        #expect(error.code == .noMatch)
+    }
+
     @Test("With a udev daemon the watcher opens a libudev monitor and starts with a full list")
     func watcherMonitor() async throws {
         let log = LogCapture()

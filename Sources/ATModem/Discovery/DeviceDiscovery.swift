@@ -128,19 +128,23 @@ public enum DeviceDiscovery {
         return found
     }
 
-    /// Turns a monitor event into a `DeviceEvent` (nil for events discovery does not care about).
-    static func event(from device: UdevDevice) -> DeviceEvent? {
-        guard let action = device.action, let devpath = device.devpath else { return nil }
+    /// Turns a monitor event into `DeviceEvent`s (none for events discovery does not care about; a rename,
+    /// udev's `move`, is the old path's removal and the new one's arrival).
+    static func events(from device: UdevDevice) -> [DeviceEvent] {
+        guard let action = device.action, let devpath = device.devpath else { return [] }
         switch action {
         case "remove":
-            return .removed(syspath: devpath)
+            return [.removed(syspath: devpath)]
         case "add", "change", "bind", "move":
             let p = properties(of: device, links: linkMap())
-            guard let record = DiscoveredDevice(properties: p) else { return nil }
-            if record.kind == .usb && record.role != .needsModeSwitch { return nil }
-            return action == "change" ? .changed(record) : .added(record)
+            guard let record = DiscoveredDevice(properties: p) else { return [] }
+            if record.kind == .usb && record.role != .needsModeSwitch { return [] }
+            var events: [DeviceEvent] = []
+            if action == "move", let old = p["DEVPATH_OLD"], !old.isEmpty { events.append(.removed(syspath: old)) }
+            events.append(action == "change" ? .changed(record) : .added(record))
+            return events
         default:
-            return nil
+            return []
         }
     }
 }

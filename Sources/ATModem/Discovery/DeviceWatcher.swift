@@ -72,6 +72,31 @@ public final class DeviceWatcher: Sendable {
         return stream
     }
 
+    /// Resolves `watches` against the devices present and again after every event, and yields what changed:
+    /// first a `.found` or `.unresolved` per watch, then `.lost` / `.found` as devices leave and come back.
+    /// This is the daemon's whole hotplug reaction: reopen the modem or the console on `.found`, close on `.lost`.
+    /// - Parameter watches: the config keys to keep resolved.
+    /// - Throws: `DiscoveryError` when the watcher cannot start.
+    public func trackedChanges(_ watches: [DeviceWatch]) throws(DiscoveryError) -> AsyncStream<DeviceTrackerChange> {
+        let events = try self.events()
+        return AsyncStream { continuation in
+            let task = Task {
+                var tracker = DeviceTracker()
+                var watching = false
+                for await event in events {
+                    var changes = tracker.handle(event)
+                    if !watching {
+                        for w in watches { changes += tracker.watch(w.name, match: w.match, purpose: w.purpose) }
+                        watching = true
+                    }
+                    for change in changes { continuation.yield(change) }
+                }
+                continuation.finish()
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+
     private static func runRescans(
         wakeFD: CInt, state: WatcherState, continuation: AsyncStream<DeviceEvent>.Continuation, logger: Logger,
         interval: Int
@@ -113,9 +138,26 @@ public final class DeviceWatcher: Sendable {
             if ready[1] { discovery_drain(wakeFD) }
             guard ready[0] else { continue }
             while let device = monitor.receive() {
-                if let event = DeviceDiscovery.event(from: device) { continuation.yield(event) }
+                for event in DeviceDiscovery.events(from: device) { continuation.yield(event) }
             }
         }
+    }
+}
+
+/// A config value to keep resolved: its key, the parsed match and what it is for.
+public struct DeviceWatch: Hashable, Sendable {
+    /// The config key, e.g. `modem.port`.
+    public var name: String
+    /// The parsed value.
+    public var match: DeviceMatch
+    /// What the device is for.
+    public var purpose: DevicePurpose
+
+    /// Creates a watch.
+    public init(name: String, match: DeviceMatch, purpose: DevicePurpose) {
+        self.name = name
+        self.match = match
+        self.purpose = purpose
     }
 }
 

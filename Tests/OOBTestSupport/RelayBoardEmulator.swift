@@ -40,8 +40,12 @@ public final class RelayBoardEmulator: Sendable {
     /// - Parameters:
     ///   - relayCount: 1, 2, 4 or 8.
     ///   - statusMode: how it answers status queries.
-    public init(relayCount: Int = 2, statusMode: StatusMode = .perRelay) throws {
+    ///   - keepSlaveOpen: keep a descriptor on the slave (true) so in-process users can close and reopen the port
+    ///     freely; pass false when another process (the built `oob-agent`) opens it, which would otherwise see
+    ///     this process as a holder of the port and refuse it.
+    public init(relayCount: Int = 2, statusMode: StatusMode = .perRelay, keepSlaveOpen: Bool = true) throws {
         let pty = try PseudoTerminal()
+        if !keepSlaveOpen { pty.releaseSlaveKeeper() }
         devicePath = pty.slavePath
         self.relayCount = relayCount
         shared = Shared(StateBox(relays: Array(repeating: false, count: relayCount)))
@@ -80,7 +84,10 @@ public final class RelayBoardEmulator: Sendable {
         let state = shared
         var buffer: [UInt8] = []
         while !state.state.withLock({ $0.stop }) {
-            guard pty.waitMasterReadable(timeoutMilliseconds: 20) else { continue }
+            guard pty.waitMasterReadable(timeoutMilliseconds: 20) else {
+                usleep(5_000)  // poll returns at once with POLLHUP while no slave is open
+                continue
+            }
             guard let bytes = try? pty.readMaster(), !bytes.isEmpty else {
                 usleep(5_000)  // no slave open (EIO): wait for the next opener
                 continue

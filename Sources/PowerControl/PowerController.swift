@@ -221,21 +221,23 @@ public actor PowerController {
         let once = ResumeOnce<Result<PowerActionResult, PowerError>>()
         let outcome: Result<PowerActionResult, PowerError> = await withCheckedContinuation { continuation in
             once.install(continuation)
-            // The work runs to its end even when the deadline passes first: the outlet stays locked until then.
-            Task {
-                let result = await Self.execute(action, configuration: c, driver: driver, fileLock: fileLock)
-                let passed = !once.resume(with: result)
-                self.finish(action: action, outlet: c.name, requester: requester, outcome: result, deadlinePassed: passed)
-                await outlet.lock.release()
-            }
-            Task {
+            let timer = Task {
                 try? await Task.sleep(for: deadline)
+                guard !Task.isCancelled else { return }
                 once.resume(
                     with: .failure(
                         PowerError(
                             code: .timedOut, outlet: c.name,
                             message: "\(c.name): \(action) did not finish within \(deadline); the hardware may be "
                                 + "stuck (check with `oob-agent check`)")))
+            }
+            // The work runs to its end even when the deadline passes first: the outlet stays locked until then.
+            Task {
+                let result = await Self.execute(action, configuration: c, driver: driver, fileLock: fileLock)
+                timer.cancel()
+                let passed = !once.resume(with: result)
+                self.finish(action: action, outlet: c.name, requester: requester, outcome: result, deadlinePassed: passed)
+                await outlet.lock.release()
             }
         }
         return try outcome.get()

@@ -121,3 +121,31 @@ extension String {
         return s
     }
 }
+
+/// The device part of `oob-agent check`, against the same fixture box.
+@Suite("Discovery: check findings")
+struct DiscoveryCheckTests {
+    @Test("Resolvable keys are ok, a ttyUSB path is a warning with the match to use, bad values are problems")
+    func findings() {
+        let findings = DeviceCheck.run(
+            keys: [
+                ("console.device", "auto", .console),
+                ("link.device", "usb:12d1:1001,if=00", .linkDevice),
+                ("link.interface", "usb:zz", .linkInterface),
+                ("modem.port", "/dev/ttyUSB2", .modemPort),
+            ],
+            devices: DiscoveryMatchTests.box)
+        let byKey = Dictionary(grouping: findings, by: \.key)
+        #expect(byKey["console.device"]?.map(\.severity) == [.ok])
+        #expect(byKey["link.device"]?.first?.message.contains("/dev/ttyUSB0") == true)
+        #expect(byKey["link.interface"]?.map(\.severity) == [.problem])
+        // A ttyUSB path works but is fragile: a warning naming the match to use instead; then ModemManager's lines.
+        let modem = byKey["modem.port"] ?? []
+        #expect(modem.first?.severity == .warning)
+        #expect(modem.first?.fix == "set modem.port = \"usb:12d1:1001,if=02\"")
+        #expect(modem.count >= 2)
+        // A literal path discovery does not know and that does not exist is a problem.
+        let missing = DeviceCheck.run(keys: [("console.device", "/dev/ttyNOPE9", .console)], devices: [])
+        #expect(missing.map(\.severity) == [.problem])
+    }
+}

@@ -110,6 +110,12 @@ struct DiscoveryRoleTests {
         #expect(d?.interfaceNumber == "03")
         #expect(d?.usbDevicePath == "/devices/pci0000:00/0000:00:14.0/usb1/1-4/1-4.2")
         #expect(d?.isUSB == true)
+        // Interface 10 is "1.10" in the sysfs name (decimal) and "0a" in ID_USB_INTERFACE_NUM (hex).
+        let qmi = DiscoveredDevice(properties: [
+            "DEVPATH": "/devices/pci0000:00/0000:00:14.0/usb2/2-3/2-3:1.10/net/wwan1", "SUBSYSTEM": "net",
+        ])
+        #expect(qmi?.interfaceNumber == "0a")
+        #expect(qmi?.name == "wwan1")
         let serial8250 = DiscoveredDevice(properties: [
             "DEVPATH": "/devices/platform/serial8250/tty/ttyS0", "SUBSYSTEM": "tty", "DEVNAME": "/dev/ttyS0",
         ])

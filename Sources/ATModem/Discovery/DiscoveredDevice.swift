@@ -159,11 +159,15 @@ public struct DiscoveredDevice: Hashable, Sendable {
             guard head.first?.isNumber == true, head.contains("-"),
                 head.allSatisfy({ $0.isNumber || $0 == "-" || $0 == "." })
             else { continue }
+            // The kernel names interfaces BUS-PORT:CONFIG.IFNUM with IFNUM in decimal ("2-3:1.10"), while
+            // bInterfaceNumber and ID_USB_INTERFACE_NUM are hex ("0a").
             let pieces = tail.split(separator: ".")
-            guard pieces.count == 2, pieces.allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isHexDigit) }) else {
+            guard pieces.count == 2, let number = Int(pieces[1]), Int(pieces[0]) != nil, (0...255).contains(number)
+            else {
                 continue
             }
-            return (parts[0..<i].joined(separator: "/"), String(pieces[1]))
+            let hex = String(number, radix: 16)
+            return (parts[0..<i].joined(separator: "/"), hex.count == 1 ? "0" + hex : hex)
         }
         return nil
     }

@@ -174,7 +174,10 @@ public struct PowerOutletConfiguration: Hashable, Sendable {
             guard let device = c.device, !device.isEmpty else {
                 throw bad("device is required: the relay board's serial port, e.g. \"/dev/ttyUSB4\" or \"usb:0403:6001\"")
             }
-            _ = device
+            guard device.lowercased() != "auto" else {
+                throw bad("device = \"auto\" is not allowed for a relay board (it could pick the router's console "
+                    + "cable); name the board's port, e.g. \"usb:0403:6001,serial=…\" (`oob-agent devices` lists them)")
+            }
             guard let ch = c.channel, (1...254).contains(ch) else {
                 throw bad("channel is required: the relay number on the board, 1 to 254")
             }

@@ -75,6 +75,8 @@ struct KMTronicAndConfigurationTests {
              "letters, digits"),
             (["name": .string("r"), "driver": .string("serial-relay"), "device": .string("/dev/x"), "channel": .string("1")],
              "channel must be an integer"),
+            (["name": .string("r"), "driver": .string("serial-relay"), "device": .string("auto"), "channel": .int(1)],
+             "not allowed for a relay board"),
         ])
     func refused(table: [String: PowerConfigValue], expected: String) {
         do {

@@ -1,5 +1,6 @@
 #if os(Linux)
 public import Logging
+import SerialIO
 import Synchronization
 
 /// Delivers device hotplug events: from a libudev monitor where a udev daemon runs, else from periodic rescans.
@@ -58,7 +59,7 @@ public final class DeviceWatcher: Sendable {
                     rescanInterval: interval, controlPath: controlPath)
             } else {
                 logger.info(
-                    "no udev daemon (its control socket is missing): hotplug events are not available, falling back to periodic rescans",
+                    "no udev daemon (its control socket is missing): udev hotplug events are not available, falling back to periodic rescans",
                     metadata: ["udev.control": "\(controlPath)", "discovery.rescan_ms": "\(interval)"])
                 DeviceWatcher.runRescans(
                     wakeFD: wake.read, state: state, continuation: continuation, logger: logger, interval: interval)
@@ -101,14 +102,35 @@ public final class DeviceWatcher: Sendable {
         wakeFD: CInt, state: WatcherState, continuation: AsyncStream<DeviceEvent>.Continuation, logger: Logger,
         interval: Int
     ) {
+        // Without udevd the kernel's own uevents still arrive (in the host's network namespace): listen to them
+        // for a prompt reaction, and rescan on a timer for whatever they miss (or when they cannot be had).
+        var kernel: UdevMonitor? = nil
+        do throws(DiscoveryError) {
+            kernel = try UdevMonitor(context: try UdevContext(), subsystems: ["tty", "net", "usb"], source: "kernel")
+            logger.info("listening to kernel uevents directly (no udev daemon)")
+        } catch {
+            logger.info("kernel uevents unavailable, rescans only", metadata: ["error": "\(error)"])
+        }
+        var nextRescan = 0 as Int64
         while !state.isStopped {
-            do throws(DiscoveryError) {
-                continuation.yield(.rescanned(try DeviceDiscovery.scan()))
-            } catch {
-                logger.info("device rescan failed", metadata: ["error": "\(error)"])
+            let now = Monotonic.nowMilliseconds()
+            if now >= nextRescan {
+                do throws(DiscoveryError) {
+                    continuation.yield(.rescanned(try DeviceDiscovery.scan()))
+                } catch {
+                    logger.info("device rescan failed", metadata: ["error": "\(error)"])
+                }
+                nextRescan = Monotonic.nowMilliseconds() + Int64(interval)
             }
-            _ = discovery_pollReadable([wakeFD], timeoutMilliseconds: interval)
-            discovery_drain(wakeFD)
+            let wait = Int(max(0, nextRescan - Monotonic.nowMilliseconds()))
+            let fds = [wakeFD] + (kernel.map { [$0.fileDescriptor] } ?? [])
+            let ready = discovery_pollReadable(fds, timeoutMilliseconds: wait)
+            if ready[0] { discovery_drain(wakeFD) }
+            if ready.count > 1, ready[1], let kernel {
+                while let device = kernel.receive() {
+                    for event in DeviceDiscovery.events(from: device) { continuation.yield(event) }
+                }
+            }
         }
     }
 
@@ -159,6 +181,10 @@ public struct DeviceWatch: Hashable, Sendable {
         self.match = match
         self.purpose = purpose
     }
+}
+
+extension Monotonic {
+    static func nowMilliseconds() -> Int64 { now() / 1_000_000 }
 }
 
 /// The stop flag shared between a stream's termination handler and its poll thread.

@@ -137,7 +137,8 @@ final class UdevEnumerator {
     }
 }
 
-/// Owner of a `struct udev_monitor *` listening to udevd's processed events (netlink source "udev").
+/// Owner of a `struct udev_monitor *`: udevd's processed events (netlink source "udev") or, where no udevd runs,
+/// the kernel's raw uevents (source "kernel").
 final class UdevMonitor {
     let handle: OpaquePointer
     let context: UdevContext
@@ -145,8 +146,9 @@ final class UdevMonitor {
     /// Opens the monitor for `subsystems` and starts receiving. The corresponding C functions are
     /// `udev_monitor_new_from_netlink`, `udev_monitor_filter_add_match_subsystem_devtype` and
     /// `udev_monitor_enable_receiving`.
-    init(context: UdevContext, subsystems: [String]) throws(DiscoveryError) {
-        guard let h = udev_monitor_new_from_netlink(context.handle, "udev") else {
+    /// - Parameter source: `"udev"` (events after udevd's rules) or `"kernel"` (raw uevents).
+    init(context: UdevContext, subsystems: [String], source: String = "udev") throws(DiscoveryError) {
+        guard let h = udev_monitor_new_from_netlink(context.handle, source) else {
             throw DiscoveryError(
                 code: .udevUnavailable, message: "libudev: cannot open the netlink monitor (udev_monitor_new_from_netlink)")
         }

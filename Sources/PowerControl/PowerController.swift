@@ -39,6 +39,14 @@ public struct PowerActionResult: Hashable, Sendable, CustomStringConvertible {
     /// For the SMS reply: `router cycled`, `router on`, `router off`.
     public var message: String
     public var description: String { message }
+
+    /// Creates a result.
+    public init(outlet: String, action: PowerAction, state: PowerState, message: String) {
+        self.outlet = outlet
+        self.action = action
+        self.state = state
+        self.message = message
+    }
 }
 
 /// An outlet as `power list` shows it.

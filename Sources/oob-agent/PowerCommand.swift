@@ -5,13 +5,16 @@ import Logging
 import PowerControl
 import TOMLKit
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// `oob-agent power list` / `oob-agent power NAME cycle|on|off`: the relays of `[[power]]`.
 ///
-/// The contract routes actions through the running daemon's control socket, so the daemon's per-outlet queue and
-/// state are the only ones. That request does not exist yet (the control socket belongs to the agent); until it
-/// does, this command acts locally when no daemon runs and refuses (exit 1, saying so) when one does. Local actions
-/// use the same `PowerController` the daemon uses: same state file, action log and per-outlet lock files, so a
-/// local action and the daemon can never drive one outlet at once.
+/// When a daemon listens on the control socket, actions go through it (the contract), so the daemon's per-outlet
+/// queue and state are the only ones. When none does, this command acts locally with the same `PowerController`
+/// the daemon uses: same state file, action log and per-outlet lock files, so a local action and a daemon can never
+/// drive one outlet at once.
 struct PowerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "power",
@@ -60,10 +63,10 @@ struct PowerCommand: AsyncParsableCommand {
         let logger =
             verbose
             ? Logger(label: "oob-agent.power") : Logger(label: "oob-agent.power") { _ in SwiftLogNoOpLogHandler() }
+        let local = LocalPowerClient(settings: settings, logger: logger)
         let client: any PowerClient =
-            settings.daemonRunning
-            ? DaemonPowerClient(socket: settings.controlSocket)
-            : LocalPowerClient(settings: settings, logger: logger)
+            ControlSocketLine.socketFileExists(settings.controlSocket)
+            ? DaemonPowerClient(socket: settings.controlSocket, local: local) : local
         do {
             if words[0] == "list" {
                 try await list(client)
@@ -151,25 +154,132 @@ struct LocalPowerClient: PowerClient {
     }
 }
 
-/// The daemon runs: its control socket must carry the request. NOT IMPLEMENTED: the control socket and its
-/// protocol belong to the agent (branch `agent`); a `power` request (list / perform with the requester) must be
-/// added there, calling the daemon's `PowerController.list()` / `perform(_:on:requestedBy:)`.
+/// The daemon runs: the request goes through its control socket, in the agent's protocol (one JSON object per line
+/// each way, one request per connection): `{"command":"power","outlet":"router","action":"cycle"}` →
+/// `{"ok":true,"message":"POWER router cycled"}` or `{"ok":false,"error":"…"}`. The daemon's side (AgentCore calling
+/// `PowerController.perform`) belongs to the agent. `list` reads the state file directly (read-only, safe while the
+/// daemon runs); probing hardware the daemon owns is refused.
 struct DaemonPowerClient: PowerClient {
     let socket: String
+    let local: LocalPowerClient
 
-    private var missing: PowerError {
-        PowerError(
-            code: .unsupported, outlet: nil,
-            message: "the daemon is running (control socket \(socket)) and owns the outlets, but power requests "
-                + "through the control socket are not implemented yet; use the SMS POWER command, or stop the daemon "
-                + "to act locally")
-    }
+    func list() async throws -> [PowerOutletStatus] { try await local.list() }
 
-    func list() async throws -> [PowerOutletStatus] { throw missing }
     func perform(_ action: PowerAction, on name: String, requestedBy: PowerRequester) async throws -> PowerActionResult {
-        throw missing
+        let request = "{\"command\":\"power\",\"outlet\":\(Self.jsonString(name)),\"action\":\"\(action.rawValue)\"}\n"
+        // A cycle can take off_time plus the driver's deadlines: wait long enough for the daemon's answer.
+        let wait = (local.settings.outlets.first { $0.name.lowercased() == name.lowercased() }?.offTime ?? .zero) + .seconds(90)
+        let exchanged = Result { () throws(PowerError) -> String in
+            try ControlSocketLine.exchange(request, socket: socket, timeout: wait)
+        }
+        let line: String
+        switch exchanged {
+        case .success(let answer):
+            line = answer
+        case .failure(let error):
+            // A socket file nobody listens on: a daemon that died. The outlets are this process's to drive.
+            guard error.code == .notFound else { throw error }
+            return try await local.perform(action, on: name, requestedBy: requestedBy)
+        }
+        struct Response: Decodable {
+            var ok: Bool
+            var message: String?
+            var error: String?
+        }
+        guard let response = try? JSONDecoder().decode(Response.self, from: Data(line.utf8)) else {
+            throw PowerError(
+                code: .io, outlet: name, message: "the daemon's answer on \(socket) is not understood: \(line.prefix(200))")
+        }
+        guard response.ok else {
+            throw PowerError(code: .io, outlet: name, message: response.error ?? "the daemon refused the request")
+        }
+        var message = response.message ?? "\(name) \(action == .cycle ? "cycled" : action.rawValue)"
+        if message.hasPrefix("POWER ") { message.removeFirst(6) }
+        let state: PowerState = action == .off ? .off : .on
+        return PowerActionResult(outlet: name, action: action, state: state, message: message)
     }
-    func probeAll() async throws -> [(outlet: String, result: Result<PowerProbeResult, PowerError>)] { throw missing }
+
+    func probeAll() async throws -> [(outlet: String, result: Result<PowerProbeResult, PowerError>)] {
+        throw PowerError(
+            code: .unsupported, outlet: nil,
+            message: "the daemon's control socket \(socket) exists: the daemon owns the outlets' hardware; use "
+                + "`oob-agent check`, or stop the daemon (or remove a stale socket) to probe from here")
+    }
+
+    static func jsonString(_ s: String) -> String {
+        let data = (try? JSONEncoder().encode(s)) ?? Data("\"\"".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+}
+
+/// One request line out, one answer line back, over a Unix stream socket.
+enum ControlSocketLine {
+    /// Whether a socket file is at `path` (a daemon's control socket, or one a dead daemon left).
+    static func socketFileExists(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFSOCK
+    }
+
+    static func connect(_ path: String) throws(PowerError) -> Int32 {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw PowerError(code: .io, outlet: nil, message: "cannot create a socket") }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+            close(fd)
+            throw PowerError(code: .configuration, outlet: nil, message: "state.control_socket path is too long: \(path)")
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (i, b) in bytes.enumerated() { raw[i] = b }
+            raw[bytes.count] = 0
+        }
+        let rc = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        if rc != 0 {
+            let err = errno
+            close(fd)
+            throw PowerError(
+                code: err == ECONNREFUSED || err == ENOENT ? .notFound : .io, outlet: nil,
+                message: "cannot reach the daemon on \(path) (\(String(cString: strerror(err)))); is it running?")
+        }
+        return fd
+    }
+
+    static func exchange(_ request: String, socket path: String, timeout: Duration) throws(PowerError) -> String {
+        let fd = try connect(path)
+        defer { close(fd) }
+        let out = Array(request.utf8)
+        var sent = 0
+        while sent < out.count {
+            let n = out[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw PowerError(code: .io, outlet: nil, message: "writing to \(path) failed") }
+            sent += n
+        }
+        var received: [UInt8] = []
+        let deadline = ContinuousClock.now + timeout
+        while !received.contains(0x0A) {
+            let left = deadline - ContinuousClock.now
+            guard left > .zero else {
+                throw PowerError(code: .timedOut, outlet: nil, message: "the daemon did not answer on \(path) in time")
+            }
+            var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let ms = Int32(clamping: left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000)
+            if poll(&pfd, 1, max(1, ms)) <= 0 { continue }
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            let n = read(fd, &buffer, buffer.count)
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { break }
+            received += buffer[0..<n]
+        }
+        let line = received.split(separator: 0x0A, omittingEmptySubsequences: true).first.map { Array($0) } ?? []
+        guard !line.isEmpty else { throw PowerError(code: .io, outlet: nil, message: "the daemon closed \(path) without an answer") }
+        return String(decoding: line, as: UTF8.self)
+    }
 }
 
 // MARK: - Configuration
@@ -180,12 +290,6 @@ struct PowerSettings: Sendable {
     var outlets: [PowerOutletConfiguration]
     var stateDirectory: String
     var controlSocket: String
-
-    /// Whether a daemon listens on the control socket (the socket file exists).
-    var daemonRunning: Bool {
-        var st = stat()
-        return stat(controlSocket, &st) == 0 && (st.st_mode & S_IFMT) == S_IFSOCK
-    }
 
     static func load(path: String) throws(PowerError) -> PowerSettings {
         func bad(_ message: String) -> PowerError { PowerError(code: .configuration, outlet: nil, message: "\(path): \(message)") }

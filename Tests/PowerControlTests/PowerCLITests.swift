@@ -50,23 +50,29 @@ struct PowerCLITests {
         let usage = try BuiltExecutable.run(["power", "router", "--config", config])
         #expect(usage.status == 2)
 
-        // A running daemon (its control socket exists) owns the outlets: the command refuses and says why.
-        let socket = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(socket) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let path = Array("\(dir)/agent.sock".utf8CString)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (i, c) in path.enumerated() where i < raw.count { raw[i] = UInt8(bitPattern: c) }
+        // A socket file nobody listens on (a daemon that died) is not a daemon: the command acts locally.
+        let stale = try UnixListener(path: "\(dir)/agent.sock", listen: false)
+        let local = try BuiltExecutable.run(["power", "router", "on", "--config", config])
+        #expect(local.status == 0 && local.stdout == "POWER router on\n")
+        stale.close()
+
+        // A running daemon owns the outlets: the request goes over its control socket, nothing is switched here.
+        for (answer, status, printed) in [
+            ("{\"ok\":true,\"message\":\"POWER router off\"}", Int32(0), "POWER router off\n"),
+            ("{\"ok\":false,\"error\":\"power control is not available in this build\"}", Int32(1),
+             "FAILED: power control is not available in this build\n"),
+        ] {
+            let framesBefore = board.received.count
+            let daemon = try UnixListener(path: "\(dir)/agent.sock", listen: true)
+            daemon.answerOnce(answer)
+            let run = try BuiltExecutable.run(["power", "router", "off", "--config", config])
+            #expect(run.status == status, "\(run.stderr)")
+            #expect(run.stdout == printed)
+            #expect(daemon.requests() == ["{\"command\":\"power\",\"outlet\":\"router\",\"action\":\"off\"}"])
+            #expect(board.received.count == framesBefore, "nothing was switched by the command itself")
+            daemon.close()
         }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        #expect(bound == 0)
-        let refused = try BuiltExecutable.run(["power", "router", "off", "--config", config])
-        #expect(refused.status == 1)
-        #expect(refused.stdout.contains("control socket") && refused.stdout.contains("not implemented yet"))
-        #expect(board.relay(2), "nothing was switched")
+        #expect(board.relay(2))
     }
 
     @Test("A broken [[power]] entry is a configuration error (exit 2) naming the key")
@@ -84,5 +90,66 @@ struct PowerCLITests {
         let run = try BuiltExecutable.run(["power", "list", "--config", config])
         #expect(run.status == 2)
         #expect(run.stderr.contains("[[power]] #1 \"router\": channel is required"))
+    }
+}
+
+/// A Unix stream socket in the test: either only bound (a stale socket file) or a one-shot stand-in for the
+/// daemon's control socket that records the request line and sends a scripted answer line.
+final class UnixListener: @unchecked Sendable {
+    // Sound: `received` is written by the server thread before `done` is signalled and read after the wait.
+    let path: String
+    private let fd: Int32
+    private var received: [String] = []
+    private let done = DispatchSemaphore(value: 0)
+    private var serving = false
+
+    init(path: String, listen: Bool) throws {
+        self.path = path
+        unlink(path)
+        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (i, b) in bytes.enumerated() { raw[i] = b }
+        }
+        let rc = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard rc == 0 else { throw NSError(domain: "UnixListener", code: Int(errno)) }
+        if listen { Glibc.listen(fd, 4) }
+    }
+
+    /// Serves one connection on a thread: reads one line, answers `answer` and a newline.
+    func answerOnce(_ answer: String) {
+        serving = true
+        let fd = self.fd
+        Thread {
+            let client = accept(fd, nil, nil)
+            if client >= 0 {
+                var line: [UInt8] = []
+                var byte: UInt8 = 0
+                while read(client, &byte, 1) == 1, byte != 0x0A { line.append(byte) }
+                self.received.append(String(decoding: line, as: UTF8.self))
+                let reply = Array((answer + "\n").utf8)
+                _ = reply.withUnsafeBytes { send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                Glibc.close(client)
+            }
+            self.done.signal()
+        }.start()
+    }
+
+    /// The request lines received (waits for the one connection when serving).
+    func requests() -> [String] {
+        if serving {
+            done.wait()
+            serving = false
+        }
+        return received
+    }
+
+    func close() {
+        Glibc.close(fd)
+        unlink(path)
     }
 }

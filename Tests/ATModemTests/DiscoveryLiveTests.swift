@@ -117,6 +117,21 @@ struct DiscoveryLiveTests {
         #expect(device.path == tty.path)
     }
 
+    @Test("waitUntilPresent: a literal path at once; an absent device waits until cancelled")
+    func waitUntilPresent() async throws {
+        let watcher = DeviceWatcher(
+            logger: LogCapture().logger, rescanIntervalMilliseconds: 100, controlPath: "/nonexistent/udev-\(getpid())")
+        #expect(try await watcher.waitUntilPresent(.path("/dev/pts/3"), for: .modemPort).path == "/dev/pts/3")
+        let waiting = Task {
+            try await watcher.waitUntilPresent(.usb(.init(vendorID: "ffff", productID: "0002")), for: .modemPort)
+        }
+        try await Task.sleep(for: .milliseconds(400))
+        waiting.cancel()
+        await #expect(throws: CancellationError.self) { _ = try await waiting.value }
+        #expect(try DeviceDiscovery.resolve("/dev/ttyUSB9", for: .modemPort).path == "/dev/ttyUSB9")
+        #expect(throws: DiscoveryError.self) { try DeviceDiscovery.resolve("usb:ffff:0003", for: .modemPort) }
+    }
+
     @Test("With a udev daemon the watcher opens a libudev monitor and starts with a full list")
     func watcherMonitor() async throws {
         let log = LogCapture()

@@ -25,6 +25,17 @@ public enum DeviceDiscovery {
         return result.sorted { ($0.kind.rawValue, $0.name) < ($1.kind.rawValue, $1.name) }
     }
 
+    /// Parses a config value and resolves it against the devices present now; a literal path comes back as it is.
+    /// - Parameters:
+    ///   - value: e.g. `"auto"`, `"usb:12d1:1001,if=02"`, `"/dev/ttyUSB2"`.
+    ///   - purpose: what the key wants (`.modemPort` for `modem.port`, …).
+    /// - Throws: `DiscoveryError` (`.badMatch`, `.noMatch`, `.ambiguous`, `.udevUnavailable`) with the fix.
+    public static func resolve(_ value: String, for purpose: DevicePurpose) throws(DiscoveryError) -> DeviceResolution {
+        let match = try DeviceMatch.parse(value)
+        if match.isLiteral { return try DeviceResolver.resolve(match, for: purpose, in: []) }
+        return try DeviceResolver.resolve(match, for: purpose, in: try scan())
+    }
+
     /// The kernel names of every tty device libudev enumerates (`console`, `tty0`, `ttyS0`, `ttyUSB0`, …).
     public static func ttyNames() throws(DiscoveryError) -> [String] {
         let context = try UdevContext()

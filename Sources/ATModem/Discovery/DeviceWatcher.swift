@@ -98,6 +98,23 @@ public final class DeviceWatcher: Sendable {
         }
     }
 
+    /// Waits until `match` resolves to a present device (at once when it does now): what the daemon does before
+    /// (re)opening the modem or the console, so a stick that came back as ttyUSB5 is opened there.
+    /// - Parameters:
+    ///   - match: the parsed config value.
+    ///   - purpose: what it is for.
+    /// - Returns: the resolution.
+    /// - Throws: `CancellationError` when the task is cancelled while waiting; `DiscoveryError` when the watcher
+    ///   cannot start.
+    public func waitUntilPresent(_ match: DeviceMatch, for purpose: DevicePurpose) async throws -> DeviceResolution {
+        if match.isLiteral { return try DeviceResolver.resolve(match, for: purpose, in: []) }
+        for await change in try trackedChanges([DeviceWatch(name: "wanted", match: match, purpose: purpose)]) {
+            if case .found(_, let resolution) = change { return resolution }
+        }
+        try Task.checkCancellation()
+        throw DiscoveryError(code: .udevUnavailable, message: "device watcher stopped before \(purpose) = \"\(match)\" appeared")
+    }
+
     private static func runRescans(
         wakeFD: CInt, state: WatcherState, continuation: AsyncStream<DeviceEvent>.Continuation, logger: Logger,
         interval: Int

@@ -276,3 +276,45 @@ enum UnixSocket {
 
     static func shutdownBoth(_ fd: CInt) { _ = shutdown(fd, CInt(SHUT_RDWR)) }
 }
+
+/// This process.
+public enum ProcessIdentity {
+    /// getpid(2).
+    public static var pid: Int32 { getpid() }
+}
+
+/// Whole lines to stderr (one write(2) each, so lines from threads never interleave).
+public enum StandardError {
+    /// Writes `line` plus a newline to fd 2.
+    public static func writeLine(_ line: String) {
+        let bytes = Array((line + "\n").utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeBytes { b in write(2, b.baseAddress! + offset, b.count - offset) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                return
+            }
+            offset += n
+        }
+    }
+
+    /// Local wall-clock time as `HH:MM:SS` (for terminal output).
+    static func timeOfDay() -> String {
+        var t = time(nil)
+        var tmv = tm()
+        localtime_r(&t, &tmv)
+        func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        return "\(two(tmv.tm_hour)):\(two(tmv.tm_min)):\(two(tmv.tm_sec))"
+    }
+}
+
+extension FileSystem {
+    /// Whether the current process may write `path`.
+    public static func isWritable(_ path: String) -> Bool { access(path, W_OK) == 0 }
+
+    /// Whether the current process may execute `path` (and it is a regular file).
+    public static func isExecutable(_ path: String) -> Bool {
+        access(path, X_OK) == 0 && ((try? status(path))?.isRegularFile ?? false)
+    }
+}

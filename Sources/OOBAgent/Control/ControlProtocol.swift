@@ -217,3 +217,11 @@ enum ControlCoding {
         try? JSONDecoder().decode(type, from: Data(bytes))
     }
 }
+
+/// JSON rendering for the command-line side.
+public enum ControlJSON {
+    /// One line of JSON, sorted keys.
+    public static func line<T: Encodable>(_ value: T) -> String {
+        String(decoding: ControlCoding.encode(value).dropLast(), as: UTF8.self)
+    }
+}

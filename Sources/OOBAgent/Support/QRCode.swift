@@ -40,7 +40,7 @@ public struct QRCode: Sendable, Equatable {
     }
 
     /// Encodes UTF-8 text.
-    public init(text: String) throws { try self.init(bytes: Array(text.utf8)) }
+    public init(text: String, mask: Int? = nil) throws { try self.init(bytes: Array(text.utf8), mask: mask) }
 
     // MARK: - Tables (ISO/IEC 18004 Table 9, level M)
 

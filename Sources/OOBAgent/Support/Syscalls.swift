@@ -318,3 +318,21 @@ extension FileSystem {
         access(path, X_OK) == 0 && ((try? status(path))?.isRegularFile ?? false)
     }
 }
+
+/// The process environment.
+public enum Environment {
+    /// getenv(3).
+    public static func value(_ name: String) -> String? {
+        getenv(name).map { String(cString: $0) }
+    }
+
+    /// The host name (for the enrolment label).
+    public static var hostName: String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, 255) == 0 else { return "oob-agent" }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// Whether stdout is a terminal.
+    public static var stdoutIsTerminal: Bool { isatty(1) == 1 }
+}

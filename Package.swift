@@ -104,6 +104,13 @@ let package = Package(
             dependencies: ["SerialConsole", "OOBTestSupport"],
             swiftSettings: swiftSettings
         ),
+        /// Drives CellularLink inside a network namespace for its tests and benchmark (`ip netns exec`).
+        .executableTarget(
+            name: "cellular-link-probe",
+            dependencies: ["CellularLink", log],
+            path: "Tests/CellularLinkProbe",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "CellularLinkTests",
             dependencies: ["CellularLink", "OOBTestSupport"],

@@ -10,9 +10,23 @@ struct RunCommand: AsyncParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
+    @Option(
+        help: ArgumentHelp(
+            "Testing only: shift the agent's wall clock by this many seconds and treat it as unsynchronised.",
+            valueName: "seconds"
+        )
+    )
+    var clockOffset: Int64?
+
     func run() async throws {
-        _ = try global.loadConfiguration()
-        StandardError.writeLine("oob-agent: run is not wired yet")
-        throw ExitCode(1)
+        let config = try global.loadConfiguration()
+        var environment: [String: String] = [:]
+        for key in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"] { environment[key] = Environment.value(key) }
+        let clock: any AgentClock = clockOffset.map { OffsetAgentClock(offset: $0) } ?? SystemAgentClock()
+        do {
+            try await AgentDaemon.run(configuration: config, logger: global.makeLogger(), clock: clock, environment: environment)
+        } catch {
+            throw exitError(for: error)
+        }
     }
 }

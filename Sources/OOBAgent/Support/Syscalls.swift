@@ -7,6 +7,7 @@
 @preconcurrency import Musl
 #endif
 public import SystemPackage
+import Foundation
 
 @inline(__always)
 func valueOrErrno<T: FixedWidthInteger>(retryOnInterrupt: Bool = true, _ body: () -> T) -> Result<T, Errno> {
@@ -335,4 +336,75 @@ public enum Environment {
 
     /// Whether stdout is a terminal.
     public static var stdoutIsTerminal: Bool { isatty(1) == 1 }
+}
+
+// MARK: - A tiny HTTP client for the webhook
+
+/// `notify.webhook`: one HTTP/1.1 POST of a JSON body, over a socket bound to the cellular
+/// interface when there is one. Plain `http://` only (HTTPS would need a TLS stack the daemon
+/// does not carry; documented). Runs on its own thread with a 10 s deadline.
+public enum Webhook {
+    /// Posts `json` to `url`.
+    /// - Returns: the HTTP status code.
+    /// - Throws: ``AgentError`` (`.usage` for an unsupported URL, `.io` for network failures).
+    public static func post(url: String, json: String, bindInterface: String?) async throws -> Int {
+        guard url.hasPrefix("http://") else {
+            throw AgentError(.usage, "notify.webhook = \"\(url)\": only http:// is supported; fix: use an http:// endpoint")
+        }
+        let rest = url.dropFirst("http://".count)
+        let hostPort = rest.prefix { $0 != "/" }
+        let path = rest.dropFirst(hostPort.count)
+        var host = String(hostPort)
+        var port = "80"
+        if let colon = hostPort.lastIndex(of: ":"), !hostPort.hasPrefix("[") {
+            host = String(hostPort[..<colon])
+            port = String(hostPort[hostPort.index(after: colon)...])
+        }
+        let (targetHost, targetPort) = (host, port)
+        let request = "POST \(path.isEmpty ? "/" : String(path)) HTTP/1.1\r\nHost: \(hostPort)\r\nContent-Type: application/json\r\n"
+            + "Content-Length: \(json.utf8.count)\r\nConnection: close\r\nUser-Agent: oob-agent\r\n\r\n\(json)"
+        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Int, any Error>) in
+            let thread = Thread {
+                continuation.resume(with: Result { try blockingPost(host: targetHost, port: targetPort, request: request, bindInterface: bindInterface) })
+            }
+            thread.start()
+        }
+    }
+
+    static func blockingPost(host: String, port: String, request: String, bindInterface: String?) throws -> Int {
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var result: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, port, &hints, &result) == 0, let first = result else {
+            throw AgentError(.io, "webhook: cannot resolve \(host)")
+        }
+        defer { freeaddrinfo(result) }
+        let fd = socket(first.pointee.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw AgentError(.io, "webhook: socket failed", underlying: Errno(rawValue: errno)) }
+        defer { _ = close(fd) }
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        _ = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        if let bindInterface {
+            // SO_BINDTODEVICE: the POST leaves through the cellular interface, whatever the main routing table says.
+            let name = Array(bindInterface.utf8CString)
+            _ = name.withUnsafeBytes { setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, $0.baseAddress, socklen_t($0.count)) }
+        }
+        guard connect(fd, first.pointee.ai_addr, first.pointee.ai_addrlen) == 0 else {
+            throw AgentError(.io, "webhook: cannot connect to \(host):\(port)", underlying: Errno(rawValue: errno))
+        }
+        try UnixSocket.writeAll(fd, Array(request.utf8))
+        var response: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 1024)
+        while response.count < 16384 {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n <= 0 { break }
+            response += buffer[0..<n]
+            if response.firstIndex(of: 10) != nil { break }
+        }
+        let statusLine = String(decoding: response.prefix { $0 != 13 && $0 != 10 }, as: UTF8.self)
+        let fields = statusLine.split(separator: " ")
+        guard fields.count >= 2, let code = Int(fields[1]) else { throw AgentError(.io, "webhook: no HTTP response from \(host)") }
+        return code
+    }
 }

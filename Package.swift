@@ -124,7 +124,10 @@ let package = Package(
         ),
         .testTarget(
             name: "OOBAgentTests",
-            dependencies: ["OOBAgent", "ModemEmulator", "OOBTestSupport"],
+            dependencies: [
+                "OOBAgent", "ModemEmulator", "OOBTestSupport", "ATModem", "SerialIO", log,
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

@@ -295,7 +295,7 @@ struct ModemATCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await runReportingFailures {
-            do {
+            do throws(ATModemError) {
                 try ATCommand.validate(command)
             } catch {
                 throw usageError(error.message)

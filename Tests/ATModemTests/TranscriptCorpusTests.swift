@@ -204,7 +204,8 @@ struct TranscriptCorpusTests {
     @Test("PDU-mode +CMGR shapes: two fields, only the length, PDU after a space, empty alpha")
     func cmgrShapes() throws {
         func pdu(_ name: String) throws -> StoredMessage? {
-            let payload = try Transcripts.payload(name)
+            // Some test strings stop without a line ending: the framer rightly waits for one, so give it.
+            let payload = try Transcripts.payload(name) + Array("\r\n".utf8)
             let p = play(payload, commands: Self.commands(for: name, payload: payload))
             let lines = p.responses.first?.lines ?? p.unfinished ?? []
             return MessageListParser.parseRead(lines, index: 0)
@@ -236,7 +237,7 @@ struct TranscriptCorpusTests {
         #expect(SignalQuality.parse(huaweiRSSI: "^RSSI: 23")?.dBm == -67)
         let c = ModemClock.parse("\"26/11/21,23:50:00+04\"")
         #expect(c?.iso8601 == "2026-11-21T23:50:00+01:00")
-        #expect(c?.unixTime == 1_795_733_400)
+        #expect(c?.unixTime == 1_795_301_400)
         #expect(ModemClock.parse("\"26/11/21,23:50:00-22\"")?.utcOffsetMinutes == -330)
         #expect(ModemClock.parse("garbage") == nil)
         #expect(ModemClock.parse("\"26/13/21,23:50:00+04\"") == nil)

@@ -10,6 +10,8 @@ public struct ATCommand: Hashable, Sendable {
     public var responsePrefixes: [String]
     /// How long the modem may take to give the final result.
     public var timeout: Duration
+    /// Send even when the modem is known to be hung (no `AT` probe first): for the reset command itself.
+    public var skipsHungProbe = false
 
     /// Makes a command.
     /// - Parameters:

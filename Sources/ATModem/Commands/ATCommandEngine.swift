@@ -224,7 +224,7 @@ private struct EngineLoop {
                     : ATModemError.vanished(path: path, command: command.text, cause: nil))
                 return true
             }
-            if hung {
+            if hung && !command.skipsHungProbe {
                 // A hung modem gets one quick probe before each command, so a caller never waits long.
                 if resynchronise(attempts: 1) == false {
                     continuation.resume(throwing: ATModemError.hung(command.text))

@@ -353,7 +353,10 @@ public actor Modem {
     @discardableResult
     public func reset() async throws -> InitializationReport {
         logger.info("modem reset", metadata: ["modem.device": "\(openedPath)"])
-        _ = try? await engine.execute(ATCommand("AT+CFUN=1,1", timeout: .seconds(5)))
+        // Sent even to a modem that answers nothing: a hung firmware often still obeys it.
+        var restart = ATCommand("AT+CFUN=1,1", timeout: .seconds(3))
+        restart.skipsHungProbe = true
+        _ = try? await engine.execute(restart)
         await engine.detach()
         try await Task.sleep(for: .milliseconds(500))
         try await reattach(timeout: options.resetTimeout)

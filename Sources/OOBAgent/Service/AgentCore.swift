@@ -364,7 +364,7 @@ actor AgentCore {
             return
         }
         do {
-            try await modem.agentSendSMS(to: number, text: text)
+            _ = try await modem.sendSMS(to: number, text: text)
             logger.info("SMS sent", metadata: ["sms.to": "\(number)", "sms.text": "\(text)"])
         } catch {
             logger.warning("SMS not sent, will retry when the modem is back", metadata: ["sms.to": "\(number)", "error": "\(error)"])

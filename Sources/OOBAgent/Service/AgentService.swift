@@ -183,7 +183,7 @@ extension AgentCore {
                 pendingSMS = []
                 for sms in owed {
                     do {
-                        try await modem.agentSendSMS(to: sms.to, text: sms.text)
+                        _ = try await modem.sendSMS(to: sms.to, text: sms.text)
                     } catch {
                         pendingSMS.append(sms)
                     }

@@ -65,6 +65,7 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -105,6 +106,13 @@ let package = Package(
             dependencies: ["SerialConsole", "OOBTestSupport"],
             swiftSettings: swiftSettings
         ),
+        /// Drives CellularLink inside a network namespace for its tests and benchmark (`ip netns exec`).
+        .executableTarget(
+            name: "cellular-link-probe",
+            dependencies: ["CellularLink", log],
+            path: "Tests/CellularLinkProbe",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "CellularLinkTests",
             dependencies: ["CellularLink", "OOBTestSupport"],
@@ -117,7 +125,10 @@ let package = Package(
         ),
         .testTarget(
             name: "OOBAgentTests",
-            dependencies: ["OOBAgent", "ModemEmulator", "OOBTestSupport"],
+            dependencies: [
+                "OOBAgent", "ModemEmulator", "OOBTestSupport", "ATModem", "SerialIO", log,
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

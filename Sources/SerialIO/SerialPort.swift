@@ -106,8 +106,16 @@ public final class SerialPort {
         switch result {
         case .success(let n):
             if n == 0 {
-                // A tty returns 0 (EOF) when the other side hung up: a vanished USB device or a closed pty master.
-                throw SerialIOError(code: .vanished, path: path, message: "\(path): the device hung up")
+                // With VMIN 0 / VTIME 0 a tty returns 0 both when nothing is waiting (n_tty_read gives up before
+                // it looks at O_NONBLOCK) and when the other side hung up (a vanished USB device, a closed pty
+                // master). poll tells them apart: only a hang-up sets POLLHUP/POLLERR.
+                var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0)]
+                if case .success(let ready) = system_poll(&fds, 0), ready > 0,
+                   fds[0].revents & Int16(POLLHUP | POLLERR) != 0
+                {
+                    throw SerialIOError(code: .vanished, path: path, message: "\(path): the device hung up")
+                }
+                return []
             }
             out.removeSubrange(n...)
             return out

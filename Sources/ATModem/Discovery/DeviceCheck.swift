@@ -11,7 +11,8 @@ public struct DeviceCheckFinding: Hashable, Sendable, CustomStringConvertible {
     public var fix: String?
 
     public var description: String {
-        "\(key): " + (fix.map { "\(message); fix: \($0)" } ?? message)
+        let text = fix.map { "\(message); fix: \($0)" } ?? message
+        return text.hasPrefix(key) ? text : "\(key): \(text)"
     }
 }
 

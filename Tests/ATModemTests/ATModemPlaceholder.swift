@@ -1,2 +1,0 @@
-// Tests of ATModem go here.
-import Testing

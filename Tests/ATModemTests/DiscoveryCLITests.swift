@@ -6,12 +6,12 @@ import Testing
 @Suite("Discovery: the devices command line", .serialized, .timeLimit(.minutes(2)))
 struct DiscoveryCLITests {
     @Test("devices --json prints one array with stable keys; --all lists this machine's ttys")
-    func json() throws {
+    func json() async throws {
         guard BuiltExecutable.oobAgent != nil else {
             print("skipped: oob-agent is not built next to the tests (run swift build --build-tests)")
             return
         }
-        let run = try BuiltExecutable.run(["devices", "--json", "--all"])
+        let run = try await BuiltExecutable.run(["devices", "--json", "--all"])
         #expect(run.status == 0, "\(run.stderr)")
         let rows = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [[String: Any]])
         let keys: Set<String> = [
@@ -23,7 +23,7 @@ struct DiscoveryCLITests {
         let sys = Set((try? FileManager.default.contentsOfDirectory(atPath: "/sys/class/tty")) ?? [])
         #expect(ttys == sys)
 
-        let plain = try BuiltExecutable.run(["devices"])
+        let plain = try await BuiltExecutable.run(["devices"])
         #expect(plain.status == 0)
         #expect(!plain.stdout.isEmpty)
     }

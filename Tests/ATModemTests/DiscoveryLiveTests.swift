@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import SerialIO
 import Synchronization
+import OOBTestSupport
 import Testing
 
 @testable import ATModem
@@ -149,43 +150,56 @@ struct DiscoveryLiveTests {
 
     @Test("The AT probe tells a port that answers OK from a silent one")
     func probeAnswersAndSilence() async throws {
+        // Everything that blocks (the probe's poll waits, the modem side's pty loop) runs on threads of its own.
         let modem = try PseudoTerminal()
         let path = modem.slavePath
-        let probe = Task.detached { ATPortProbe.probe(path: path, timeoutMilliseconds: 3000) }
-        var got: [UInt8] = []
-        let deadline = Date().addingTimeInterval(5)
-        while Date() < deadline, !String(decoding: got, as: UTF8.self).contains("AT\r") {
-            if modem.waitMasterReadable(timeoutMilliseconds: 100) { got += try modem.readMaster() }
+        let box = UncheckedBox(modem)
+        async let probe = offPool { ATPortProbe.probe(path: path, timeoutMilliseconds: 3000) }
+        let seen = try await offPool { () throws -> String in
+            let modem = box.value
+            var got: [UInt8] = []
+            let deadline = Date().addingTimeInterval(5)
+            while Date() < deadline, !String(decoding: got, as: UTF8.self).contains("AT\r") {
+                if modem.waitMasterReadable(timeoutMilliseconds: 100) { got += try modem.readMaster() }
+            }
+            _ = try modem.writeMaster(Array("\r\nOK\r\n".utf8))
+            return String(decoding: got, as: UTF8.self)
         }
-        _ = try modem.writeMaster(Array("\r\nOK\r\n".utf8))
-        let outcome = await probe.value
-        #expect(outcome == .answered, "probe: \(outcome), modem saw \(String(decoding: got, as: UTF8.self).debugDescription)")
+        let outcome = try await probe
+        #expect(outcome == .answered, "probe: \(outcome), modem saw \(seen.debugDescription)")
 
         let silent = try PseudoTerminal()
-        #expect(ATPortProbe.probe(path: silent.slavePath, timeoutMilliseconds: 400) == .silent)
-        #expect(ATPortProbe.probe(path: "/dev/nonexistent-tty-\(getpid())").jsonValue == "error")
+        let silentPath = silent.slavePath
+        #expect(try await offPool { ATPortProbe.probe(path: silentPath, timeoutMilliseconds: 400) } == .silent)
+        let missing = "/dev/nonexistent-tty-\(getpid())"
+        #expect(try await offPool { ATPortProbe.probe(path: missing) }.jsonValue == "error")
+        withExtendedLifetime(silent) {}
     }
 
     @Test("The AT probe never touches a port another process holds")
-    func probeBusy() throws {
+    func probeBusy() async throws {
         let pty = try PseudoTerminal()
+        let path = pty.slavePath
         let holder = Process()
         holder.executableURL = URL(fileURLWithPath: "/bin/sh")
-        holder.arguments = ["-c", "exec 3<>\(pty.slavePath); exec sleep 30"]
+        holder.arguments = ["-c", "exec 3<>\(path); exec sleep 30"]
         try holder.run()
+        let pid = holder.processIdentifier
         defer {
-            kill(holder.processIdentifier, SIGKILL)
+            kill(pid, SIGKILL)
             holder.waitUntilExit()
         }
-        let deadline = Date().addingTimeInterval(5)
-        while Date() < deadline, DeviceHolders.find(path: pty.slavePath).isEmpty { usleep(20_000) }
-        let outcome = ATPortProbe.probe(path: pty.slavePath, timeoutMilliseconds: 500)
+        let outcome = try await offPool { () -> ProbeOutcome in
+            let deadline = Date().addingTimeInterval(5)
+            while Date() < deadline, DeviceHolders.find(path: path).isEmpty { usleep(20_000) }
+            return ATPortProbe.probe(path: path, timeoutMilliseconds: 500)
+        }
         guard case .busy(let who) = outcome else {
             Issue.record("expected busy, got \(outcome)")
             return
         }
         #expect(who.contains("sleep"))
-        #expect(pty.waitMasterReadable(timeoutMilliseconds: 200) == false, "nothing was sent to the held port")
+        #expect(pty.waitMasterReadable(timeoutMilliseconds: 0) == false, "nothing was sent to the held port")
     }
 
     @Test("ModemManager check: held port, not ignored, ignored, absent")
@@ -254,4 +268,10 @@ final class LogCapture: Sendable {
             capture.append("\(event.level) \(event.message) \(meta)")
         }
     }
+}
+
+/// Hands a non-Sendable test object to one helper thread. Sound: the test does not touch it meanwhile.
+final class UncheckedBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
 }

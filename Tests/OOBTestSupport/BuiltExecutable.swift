@@ -17,8 +17,13 @@ public enum BuiltExecutable {
         public var stderr: String
     }
 
-    /// Runs `oob-agent` with `arguments`, waiting at most `timeoutSeconds` (then kills it by pid).
-    public static func run(_ arguments: [String], timeoutSeconds: Double = 30) throws -> Run {
+    /// Runs `oob-agent` with `arguments`, waiting at most `timeoutSeconds` (then kills it by pid), off the
+    /// cooperative pool.
+    public static func run(_ arguments: [String], timeoutSeconds: Double = 30) async throws -> Run {
+        try await offPool { try runBlocking(arguments, timeoutSeconds: timeoutSeconds) }
+    }
+
+    static func runBlocking(_ arguments: [String], timeoutSeconds: Double) throws -> Run {
         guard let path = oobAgent else {
             throw NSError(domain: "BuiltExecutable", code: 1, userInfo: [NSLocalizedDescriptionKey: "oob-agent not built"])
         }

@@ -6,7 +6,7 @@ import Testing
 @Suite("Power: the power command line", .serialized, .timeLimit(.minutes(2)))
 struct PowerCLITests {
     @Test("power list / NAME cycle / unknown outlet / daemon running, with exit codes")
-    func commandLine() throws {
+    func commandLine() async throws {
         guard BuiltExecutable.oobAgent != nil else {
             print("skipped: oob-agent is not built next to the tests (run swift build --build-tests)")
             return
@@ -30,29 +30,29 @@ struct PowerCLITests {
             control_socket = "\(dir)/agent.sock"
             """.write(toFile: config, atomically: true, encoding: .utf8)
 
-        let cycle = try BuiltExecutable.run(["power", "router", "cycle", "--config", config])
+        let cycle = try await BuiltExecutable.run(["power", "router", "cycle", "--config", config])
         #expect(cycle.status == 0, "\(cycle.stderr)")
         #expect(cycle.stdout == "POWER router cycled\n")
         #expect(board.received.filter { $0[2] != 3 } == [[0xFF, 2, 0], [0xFF, 2, 1]])
         #expect(board.relay(2))
 
-        let list = try BuiltExecutable.run(["power", "list", "--json", "--config", config])
+        let list = try await BuiltExecutable.run(["power", "list", "--json", "--config", config])
         #expect(list.status == 0)
         let rows = try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]]
         #expect(rows?.first?["name"] as? String == "router")
         #expect(rows?.first?["state"] as? String == "on")
         #expect((rows?.first?["changed_by"] as? String)?.hasPrefix("cli:") == true)
 
-        let unknown = try BuiltExecutable.run(["power", "switch", "off", "--config", config])
+        let unknown = try await BuiltExecutable.run(["power", "switch", "off", "--config", config])
         #expect(unknown.status == 2)
         #expect(unknown.stdout.contains("FAILED: no outlet \"switch\"; configured: router"))
 
-        let usage = try BuiltExecutable.run(["power", "router", "--config", config])
+        let usage = try await BuiltExecutable.run(["power", "router", "--config", config])
         #expect(usage.status == 2)
 
         // A socket file nobody listens on (a daemon that died) is not a daemon: the command acts locally.
         let stale = try UnixListener(path: "\(dir)/agent.sock", listen: false)
-        let local = try BuiltExecutable.run(["power", "router", "on", "--config", config])
+        let local = try await BuiltExecutable.run(["power", "router", "on", "--config", config])
         #expect(local.status == 0 && local.stdout == "POWER router on\n")
         stale.close()
 
@@ -65,10 +65,10 @@ struct PowerCLITests {
             let framesBefore = board.received.count
             let daemon = try UnixListener(path: "\(dir)/agent.sock", listen: true)
             daemon.answerOnce(answer)
-            let run = try BuiltExecutable.run(["power", "router", "off", "--config", config])
+            let run = try await BuiltExecutable.run(["power", "router", "off", "--config", config])
             #expect(run.status == status, "\(run.stderr)")
             #expect(run.stdout == printed)
-            #expect(daemon.requests() == ["{\"command\":\"power\",\"outlet\":\"router\",\"action\":\"off\"}"])
+            #expect(try await offPool { daemon.requests() } == ["{\"command\":\"power\",\"outlet\":\"router\",\"action\":\"off\"}"])
             #expect(board.received.count == framesBefore, "nothing was switched by the command itself")
             daemon.close()
         }
@@ -76,7 +76,7 @@ struct PowerCLITests {
     }
 
     @Test("A broken [[power]] entry is a configuration error (exit 2) naming the key")
-    func badConfig() throws {
+    func badConfig() async throws {
         guard BuiltExecutable.oobAgent != nil else {
             print("skipped: oob-agent is not built next to the tests")
             return
@@ -87,7 +87,7 @@ struct PowerCLITests {
         let config = dir + "/agent.toml"
         try "[[power]]\nname = \"router\"\ndriver = \"serial-relay\"\ndevice = \"/dev/ttyUSB4\"\n"
             .write(toFile: config, atomically: true, encoding: .utf8)
-        let run = try BuiltExecutable.run(["power", "list", "--config", config])
+        let run = try await BuiltExecutable.run(["power", "list", "--config", config])
         #expect(run.status == 2)
         #expect(run.stderr.contains("[[power]] #1 \"router\": channel is required"))
     }

@@ -71,6 +71,7 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -83,8 +84,9 @@ let package = Package(
         .executableTarget(
             name: "oob-agent",
             dependencies: [
-                "OOBAgent", "ATModem", "Tunnel", "SerialConsole", "ModemEmulator", "Demo", log,
+                "OOBAgent", "ATModem", "Tunnel", "SerialConsole", "ModemEmulator", "Demo", log, "PowerControl",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -115,6 +117,13 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        /// Drives CellularLink inside a network namespace for its tests and benchmark (`ip netns exec`).
+        .executableTarget(
+            name: "cellular-link-probe",
+            dependencies: ["CellularLink", log],
+            path: "Tests/CellularLinkProbe",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "CellularLinkTests",
             dependencies: ["CellularLink", "OOBTestSupport"],
@@ -127,7 +136,10 @@ let package = Package(
         ),
         .testTarget(
             name: "OOBAgentTests",
-            dependencies: ["OOBAgent", "ModemEmulator", "OOBTestSupport"],
+            dependencies: [
+                "OOBAgent", "ModemEmulator", "OOBTestSupport", "ATModem", "SerialIO", log,
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

@@ -11,6 +11,7 @@ packages=(
     iproute2          # ip netns / veth for the link tests
     dnsmasq-base      # DHCP and DNS in the link tests' carrier namespace
     socat             # benchmark harness
+    udhcpc            # the link's DHCP client for Ethernet-mode sticks (busybox udhcpc)
     procps
 )
 missing=()

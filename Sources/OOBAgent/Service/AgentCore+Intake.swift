@@ -1,0 +1,152 @@
+import ATModem
+import Logging
+
+extension AgentCore {
+    // MARK: - The modem comes and goes
+
+    /// The modem is open and initialised: send what is owed, read the network's time.
+    func attach(_ modem: Modem) async {
+        self.modem = modem
+        if let t = try? await modem.networkTime(), let unix = t.unixTime {
+            setNetworkTime(unix)
+            if let offset = t.utcOffsetMinutes { localOffsetMinutes = offset }
+        }
+        if let q = try? await modem.signal() { signalDBm = q.dBm }
+        if let r = try? await modem.registration() { registration = "\(r.status)" }
+        let owed = pendingSMS
+        pendingSMS = []
+        for sms in owed { await sendSMS(to: sms.to, text: sms.text) }
+    }
+
+    /// The modem vanished or failed.
+    func detach() { modem = nil }
+
+    func noteSignal(_ dBm: Int?) { if let dBm { signalDBm = dBm } }
+
+    // MARK: - One received SMS
+
+    /// Judges one stored message and acts on it. Called before the message is deleted; the replay
+    /// cache is saved first, so a crash between here and the delete cannot obey it twice.
+    func process(_ stored: StoredMessage) async {
+        processedSMS += 1
+        let sms: InboundSMS
+        switch stored.content {
+        case .pdu(let hex):
+            let decoded: DecodedPDU
+            do {
+                decoded = try PDUDecoder.decode(hex: hex)
+            } catch {
+                logger.info("malformed SMS deleted", metadata: ["sms.index": "\(stored.index)", "error": "\(error)"])
+                logger.trace("malformed PDU", metadata: ["sms.pdu": "\(hex)"])
+                return
+            }
+            guard case .deliver(let d) = decoded.pdu else {
+                logger.info("non-DELIVER PDU deleted", metadata: ["sms.index": "\(stored.index)"])
+                return
+            }
+            sms = InboundSMS(
+                sender: d.sender, text: d.userData.text, timestamp: d.timestamp.secondsSince1970,
+                utcOffsetMinutes: d.timestamp.utcOffsetMinutes, isMultipart: d.userData.concat != nil
+            )
+        case .text(let t):
+            guard let ts = t.timestamp, let unix = ts.unixTime else {
+                logger.info("text-mode SMS without a timestamp deleted", metadata: ["sms.index": "\(stored.index)"])
+                return
+            }
+            sms = InboundSMS(sender: t.address, text: t.text, timestamp: unix, utcOffsetMinutes: ts.utcOffsetMinutes ?? 0)
+        default:
+            logger.info("unreadable SMS entry deleted", metadata: ["sms.index": "\(stored.index)"])
+            return
+        }
+        await process(sms)
+    }
+
+    /// Judges one SMS and obeys it if it is authenticated.
+    func process(_ sms: InboundSMS) async {
+        let clockReading = bestClock()
+        if clockReading == .unknown {
+            logger.info("no trustworthy clock: auth.max_age not checked for this SMS", metadata: ["sms.sender": "\(sms.sender)"])
+        }
+        let before = authenticator.replayCache
+        let decision = authenticator.evaluate(sms, clock: clockReading)
+        if authenticator.replayCache != before {
+            do {
+                try authenticator.replayCache.save(path: replayCachePath)
+            } catch {
+                logger.error("replay cache not saved", metadata: ["error": "\(error)"])
+            }
+        }
+        let verb = sms.text.flatMap { SMSCommandWords($0)?.verb } ?? "-"
+        switch decision {
+        case .ignore(let refusal):
+            var metadata: Logger.Metadata = ["sms.sender": "\(sms.sender)", "sms.verb": "\(verb)", "sms.reason": "\(refusal.rawValue)"]
+            metadata["clock"] = "\(clockReading.source)"
+            switch refusal {
+            case .badCode, .lockedOut, .replayed:
+                logger.warning("SMS refused", metadata: metadata)
+                let now = clockReading.unixTime ?? sms.timestamp
+                if refusal == .badCode, let n = PhoneNumber(sms.sender), authenticator.lockoutStarted(n, now: now) {
+                    logger.critical(
+                        "too many bad codes: this sender is locked out; someone may be guessing codes",
+                        metadata: [
+                            "sms.sender": "\(n.e164)", "lockout.seconds": "\(CommandAuthenticator.lockoutPeriod)",
+                            "lockout.bad_codes": "\(CommandAuthenticator.maxBadCodes)",
+                        ]
+                    )
+                }
+            default:
+                logger.info("SMS ignored", metadata: metadata)
+            }
+        case .usage(let usage, let sender):
+            replyOffsets[sender] = sms.utcOffsetMinutes
+            logger.info("authenticated SMS with wrong words", metadata: ["sms.sender": "\(sender.e164)", "sms.verb": "\(verb)"])
+            await sendSMS(to: sender.e164, text: SMSReply.failed(usage.text))
+        case .obey(let command, let sender):
+            replyOffsets[sender] = sms.utcOffsetMinutes
+            logger.info("authenticated command", metadata: ["sms.sender": "\(sender.e164)", "sms.verb": "\(command.verb)"])
+            await obey(command, from: sender, offset: sms.utcOffsetMinutes)
+        }
+    }
+
+    private func obey(_ command: SMSCommand, from sender: PhoneNumber, offset: Int) async {
+        let requester = AgentStateMachine.Requester.sms(sender)
+        switch command {
+        case .up(let minutes): await handle(.command(.up(minutes: minutes), from: requester))
+        case .down: await handle(.command(.down, from: requester))
+        case .extend(let minutes): await handle(.command(.extend(minutes: minutes), from: requester))
+        case .status: await sendSMS(to: sender.e164, text: statusSMS(offset: offset))
+        case .power(let outlet, _):
+            let known = config.power.contains { $0.name.lowercased() == outlet.lowercased() }
+            await sendSMS(
+                to: sender.e164,
+                text: SMSReply.failed(known ? "power control is not available in this build" : "no outlet named \(outlet)")
+            )
+        }
+    }
+
+    // MARK: - Control socket
+
+    func control(_ request: ControlRequest?) async -> ControlResponse {
+        guard let request else { return ControlResponse(ok: false, error: "not a valid request line") }
+        switch request.command {
+        case "status":
+            return ControlResponse(ok: true, status: status())
+        case "up":
+            if let m = request.minutes, m < 1 { return ControlResponse(ok: false, error: "minutes must be at least 1") }
+            let wasIdle = machine.stateName == .idle
+            await handle(.command(.up(minutes: request.minutes), from: .local))
+            if let ends = machine.endsAt {
+                return ControlResponse(ok: true, message: "UP until \(clockText(ends, offset: localOffsetMinutes))")
+            }
+            return ControlResponse(ok: true, message: wasIdle ? "session starting (state \(machine.stateName.rawValue))" : "session already \(machine.stateName.rawValue)")
+        case "down":
+            if machine.stateName == .idle { return ControlResponse(ok: true, message: "no session was running") }
+            await handle(.command(.down, from: .local))
+            return ControlResponse(ok: true, message: "session ending")
+        case "power":
+            return ControlResponse(ok: false, error: "power control is not available in this build")
+        default:
+            return ControlResponse(ok: false, error: "unknown command \"\(request.command)\"; use status, up, down or power")
+        }
+    }
+}

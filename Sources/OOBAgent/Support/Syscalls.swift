@@ -1,0 +1,410 @@
+// The only file of OOBAgent that calls libc (style point 5): files, clocks and Unix sockets.
+// Every wrapper captures errno at once and retries EINTR.
+
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#elseif canImport(Musl)
+@preconcurrency import Musl
+#endif
+public import SystemPackage
+import Foundation
+
+@inline(__always)
+func valueOrErrno<T: FixedWidthInteger>(retryOnInterrupt: Bool = true, _ body: () -> T) -> Result<T, Errno> {
+    while true {
+        let value = body()
+        if value != -1 { return .success(value) }
+        let err = Errno(rawValue: errno)
+        if retryOnInterrupt && err == .interrupted { continue }
+        precondition(err != .badFileDescriptor, "EBADF: a closed or foreign descriptor was used")
+        return .failure(err)
+    }
+}
+
+/// What `stat(2)` says about a file, reduced to what the agent checks.
+public struct FileStatus: Sendable, Equatable {
+    /// Permission bits (`st_mode & 0o7777`).
+    public var permissions: UInt32
+    /// Owner uid.
+    public var owner: UInt32
+    /// A regular file (not a directory, device, socket).
+    public var isRegularFile: Bool
+    /// A character device.
+    public var isCharacterDevice: Bool
+    /// A Unix socket.
+    public var isSocket: Bool
+    /// Size in bytes.
+    public var size: Int
+}
+
+/// File helpers over libc, for configuration, secrets and state files.
+public enum FileSystem {
+    /// Reads a whole (small) file.
+    /// - Throws: `Errno`.
+    public static func readFile(_ path: String, limit: Int = 1 << 20) throws(Errno) -> [UInt8] {
+        let fd = try valueOrErrno { open(path, O_RDONLY | O_CLOEXEC) }.get()
+        defer { _ = close(fd) }
+        var out: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = try buffer.withUnsafeMutableBytes { b in valueOrErrno { read(fd, b.baseAddress, b.count) } }.get()
+            if n == 0 { break }
+            out.append(contentsOf: buffer[0..<n])
+            if out.count > limit { throw Errno.fileTooLarge }
+        }
+        return out
+    }
+
+    /// `stat(2)` of `path` (following symlinks).
+    public static func status(_ path: String) throws(Errno) -> FileStatus {
+        var st = stat()
+        _ = try valueOrErrno { stat(path, &st) }.get()
+        let type = st.st_mode & S_IFMT
+        return FileStatus(
+            permissions: UInt32(st.st_mode & 0o7777), owner: UInt32(st.st_uid), isRegularFile: type == S_IFREG,
+            isCharacterDevice: type == S_IFCHR, isSocket: type == S_IFSOCK, size: Int(st.st_size)
+        )
+    }
+
+    /// Whether something exists at `path`.
+    public static func exists(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0
+    }
+
+    /// Writes `bytes` to `path` atomically: a temporary file in the same directory, fsync, rename,
+    /// fsync of the directory. A reader (or a daemon restarted after a crash) sees the old or the
+    /// new content, never a mix.
+    /// - Parameters:
+    ///   - mode: the permission bits of the new file.
+    ///   - exclusive: fail with `EEXIST` if `path` exists (used by `enroll` without `--force`).
+    public static func writeAtomically(
+        _ path: String, _ bytes: [UInt8], mode: UInt32 = 0o600, exclusive: Bool = false
+    ) throws(Errno) {
+        if exclusive && exists(path) { throw Errno.fileExists }
+        let tmp = path + ".tmp.\(getpid())"
+        let fd = try valueOrErrno { open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode_t(mode)) }.get()
+        var ok = false
+        defer {
+            if !ok { _ = unlink(tmp) }
+        }
+        do {
+            defer { _ = close(fd) }
+            _ = try valueOrErrno { fchmod(fd, mode_t(mode)) }.get()
+            var offset = 0
+            while offset < bytes.count {
+                let n = try bytes.withUnsafeBytes { b in
+                    valueOrErrno { write(fd, b.baseAddress! + offset, b.count - offset) }
+                }.get()
+                offset += n
+            }
+            _ = try valueOrErrno { fsync(fd) }.get()
+        }
+        _ = try valueOrErrno { rename(tmp, path) }.get()
+        ok = true
+        let dir = directory(of: path)
+        if let dfd = try? valueOrErrno({ open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }).get() {
+            _ = fsync(dfd)
+            _ = close(dfd)
+        }
+    }
+
+    /// Removes a file; a missing file is not an error.
+    public static func remove(_ path: String) throws(Errno) {
+        if unlink(path) != 0 {
+            let e = Errno(rawValue: errno)
+            if e != .noSuchFileOrDirectory { throw e }
+        }
+    }
+
+    /// Creates `path` and its missing parents with `mode`.
+    public static func createDirectory(_ path: String, mode: UInt32 = 0o700) throws(Errno) {
+        if exists(path) { return }
+        let parent = directory(of: path)
+        if parent != path && parent != "/" { try createDirectory(parent, mode: 0o755) }
+        if mkdir(path, mode_t(mode)) != 0 {
+            let e = Errno(rawValue: errno)
+            if e != .fileExists { throw e }
+        }
+    }
+
+    /// The directory part of an absolute path.
+    public static func directory(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        let d = String(path[..<slash])
+        return d.isEmpty ? "/" : d
+    }
+
+    /// Whether the current process may read `path`.
+    public static func isReadable(_ path: String) -> Bool { access(path, R_OK) == 0 }
+
+    /// The effective uid of this process.
+    public static var effectiveUserID: UInt32 { UInt32(geteuid()) }
+}
+
+// MARK: - Clocks
+
+/// The system's clocks: wall time and whether the kernel believes it is synchronised.
+public enum SystemClock {
+    /// Seconds since the Unix epoch, from CLOCK_REALTIME.
+    public static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
+    /// True when NTP (or systemd-timesyncd) has synchronised the system clock.
+    ///
+    /// Reads the kernel's `STA_UNSYNC` flag through `adjtimex(2)` (a read-only call when `modes`
+    /// is 0), or the flag file `/run/systemd/timesync/synchronized` that timesyncd creates.
+    /// The corresponding C function is `adjtimex`.
+    public static func isSynchronized() -> Bool {
+        if FileSystem.exists("/run/systemd/timesync/synchronized") { return true }
+        // Glibc's module map does not export <sys/timex.h>; look the function up by name and pass
+        // a zeroed buffer larger than `struct timex` (208 bytes on LP64). modes = 0: read only.
+        typealias AdjTimex = @convention(c) (UnsafeMutableRawPointer) -> CInt
+        guard let handle = dlopen(nil, RTLD_NOW), let symbol = dlsym(handle, "adjtimex") else { return false }
+        let adjtimex = unsafeBitCast(symbol, to: AdjTimex.self)
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: 512, alignment: 8)
+        defer { buffer.deallocate() }
+        buffer.initializeMemory(as: UInt8.self, repeating: 0, count: 512)
+        let state = adjtimex(buffer)
+        // struct timex on LP64: unsigned modes @0, long offset @8, freq @16, maxerror @24,
+        // esterror @32, int status @40. TIME_ERROR (5) is returned while STA_UNSYNC (0x40) is set.
+        let status = buffer.load(fromByteOffset: 40, as: CInt.self)
+        return state >= 0 && state != 5 && (status & 0x40) == 0
+    }
+}
+
+// MARK: - Unix sockets
+
+/// Minimal Unix-domain socket calls for the control socket and the systemd notify datagram.
+enum UnixSocket {
+    static func fillAddress(_ path: String, abstract: Bool = false) -> (sockaddr_un, socklen_t)? {
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        var bytes = Array(path.utf8)
+        if abstract { bytes[0] = 0 }
+        let capacity = MemoryLayout.size(ofValue: addr.sun_path)
+        guard bytes.count < capacity else { return nil }
+        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
+            for (i, b) in bytes.enumerated() { raw[i] = b }
+        }
+        let length = MemoryLayout<sa_family_t>.size + bytes.count + (abstract ? 0 : 1)
+        return (addr, socklen_t(length))
+    }
+
+    static func socket(_ type: CInt) throws(Errno) -> CInt {
+        try valueOrErrno { Glibc.socket(AF_UNIX, type | CInt(SOCK_CLOEXEC.rawValue), 0) }.get()
+    }
+
+    static func bindAndListen(_ path: String, mode: UInt32) throws(Errno) -> CInt {
+        guard let filled = fillAddress(path) else { throw Errno.fileNameTooLong }
+        var addr = filled.0
+        let len = filled.1
+        let fd = try socket(CInt(SOCK_STREAM.rawValue))
+        do {
+            _ = unlink(path)
+            _ = try withUnsafePointer(to: &addr) { p in
+                p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in valueOrErrno { bind(fd, sa, len) } }
+            }.get()
+            _ = try valueOrErrno { chmod(path, mode_t(mode)) }.get()
+            _ = try valueOrErrno { listen(fd, 16) }.get()
+        } catch {
+            _ = Glibc.close(fd)
+            throw error
+        }
+        return fd
+    }
+
+    static func connect(_ path: String) throws(Errno) -> CInt {
+        guard let filled = fillAddress(path) else { throw Errno.fileNameTooLong }
+        var addr = filled.0
+        let len = filled.1
+        let fd = try socket(CInt(SOCK_STREAM.rawValue))
+        let r = withUnsafePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in valueOrErrno { Glibc.connect(fd, sa, len) } }
+        }
+        if case .failure(let e) = r {
+            _ = Glibc.close(fd)
+            throw e
+        }
+        return fd
+    }
+
+    /// Sends one datagram to `path` ('@' first = Linux abstract namespace).
+    static func sendDatagram(_ bytes: [UInt8], to path: String) throws(Errno) {
+        let abstract = path.hasPrefix("@")
+        guard let filled = fillAddress(path, abstract: abstract) else { throw Errno.fileNameTooLong }
+        var addr = filled.0
+        let len = filled.1
+        let fd = try socket(CInt(SOCK_DGRAM.rawValue))
+        defer { _ = Glibc.close(fd) }
+        _ = try withUnsafePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
+                bytes.withUnsafeBytes { b in valueOrErrno { sendto(fd, b.baseAddress, b.count, CInt(MSG_NOSIGNAL), sa, len) } }
+            }
+        }.get()
+    }
+
+    /// Waits for `fd` to become readable; false on timeout.
+    static func waitReadable(_ fd: CInt, timeoutMilliseconds: CInt) throws(Errno) -> Bool {
+        var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        let n = try valueOrErrno { poll(&p, 1, timeoutMilliseconds) }.get()
+        return n > 0
+    }
+
+    static func accept(_ fd: CInt) throws(Errno) -> CInt {
+        let client = try valueOrErrno { Glibc.accept(fd, nil, nil) }.get()
+        _ = fcntl(client, F_SETFD, FD_CLOEXEC)
+        return client
+    }
+
+    static func read(_ fd: CInt, into buffer: inout [UInt8]) throws(Errno) -> Int {
+        try buffer.withUnsafeMutableBytes { b in valueOrErrno { Glibc.read(fd, b.baseAddress, b.count) } }.get()
+    }
+
+    static func writeAll(_ fd: CInt, _ bytes: [UInt8]) throws(Errno) {
+        var offset = 0
+        while offset < bytes.count {
+            offset += try bytes.withUnsafeBytes { b in
+                valueOrErrno { send(fd, b.baseAddress! + offset, b.count - offset, CInt(MSG_NOSIGNAL)) }
+            }.get()
+        }
+    }
+
+    static func close(_ fd: CInt) { _ = Glibc.close(fd) }
+
+    static func shutdownBoth(_ fd: CInt) { _ = shutdown(fd, CInt(SHUT_RDWR)) }
+}
+
+/// This process.
+public enum ProcessIdentity {
+    /// getpid(2).
+    public static var pid: Int32 { getpid() }
+}
+
+/// Whole lines to stderr (one write(2) each, so lines from threads never interleave).
+public enum StandardError {
+    /// Writes `line` plus a newline to fd 2.
+    public static func writeLine(_ line: String) {
+        let bytes = Array((line + "\n").utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeBytes { b in write(2, b.baseAddress! + offset, b.count - offset) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                return
+            }
+            offset += n
+        }
+    }
+
+    /// Local wall-clock time as `HH:MM:SS` (for terminal output).
+    static func timeOfDay() -> String {
+        var t = time(nil)
+        var tmv = tm()
+        localtime_r(&t, &tmv)
+        func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        return "\(two(tmv.tm_hour)):\(two(tmv.tm_min)):\(two(tmv.tm_sec))"
+    }
+}
+
+extension FileSystem {
+    /// Whether the current process may write `path`.
+    public static func isWritable(_ path: String) -> Bool { access(path, W_OK) == 0 }
+
+    /// Whether the current process may execute `path` (and it is a regular file).
+    public static func isExecutable(_ path: String) -> Bool {
+        access(path, X_OK) == 0 && ((try? status(path))?.isRegularFile ?? false)
+    }
+}
+
+/// The process environment.
+public enum Environment {
+    /// getenv(3).
+    public static func value(_ name: String) -> String? {
+        getenv(name).map { String(cString: $0) }
+    }
+
+    /// The host name (for the enrolment label).
+    public static var hostName: String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, 255) == 0 else { return "oob-agent" }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// Whether stdout is a terminal.
+    public static var stdoutIsTerminal: Bool { isatty(1) == 1 }
+}
+
+// MARK: - A tiny HTTP client for the webhook
+
+/// `notify.webhook`: one HTTP/1.1 POST of a JSON body, over a socket bound to the cellular
+/// interface when there is one. Plain `http://` only (HTTPS would need a TLS stack the daemon
+/// does not carry; documented). Runs on its own thread with a 10 s deadline.
+public enum Webhook {
+    /// Posts `json` to `url`.
+    /// - Returns: the HTTP status code.
+    /// - Throws: ``AgentError`` (`.usage` for an unsupported URL, `.io` for network failures).
+    public static func post(url: String, json: String, bindInterface: String?) async throws -> Int {
+        guard url.hasPrefix("http://") else {
+            throw AgentError(.usage, "notify.webhook = \"\(url)\": only http:// is supported; fix: use an http:// endpoint")
+        }
+        let rest = url.dropFirst("http://".count)
+        let hostPort = rest.prefix { $0 != "/" }
+        let path = rest.dropFirst(hostPort.count)
+        var host = String(hostPort)
+        var port = "80"
+        if let colon = hostPort.lastIndex(of: ":"), !hostPort.hasPrefix("[") {
+            host = String(hostPort[..<colon])
+            port = String(hostPort[hostPort.index(after: colon)...])
+        }
+        let (targetHost, targetPort) = (host, port)
+        let request = "POST \(path.isEmpty ? "/" : String(path)) HTTP/1.1\r\nHost: \(hostPort)\r\nContent-Type: application/json\r\n"
+            + "Content-Length: \(json.utf8.count)\r\nConnection: close\r\nUser-Agent: oob-agent\r\n\r\n\(json)"
+        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Int, any Error>) in
+            let thread = Thread {
+                continuation.resume(with: Result { try blockingPost(host: targetHost, port: targetPort, request: request, bindInterface: bindInterface) })
+            }
+            thread.start()
+        }
+    }
+
+    static func blockingPost(host: String, port: String, request: String, bindInterface: String?) throws -> Int {
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var result: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, port, &hints, &result) == 0, let first = result else {
+            throw AgentError(.io, "webhook: cannot resolve \(host)")
+        }
+        defer { freeaddrinfo(result) }
+        let fd = socket(first.pointee.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw AgentError(.io, "webhook: socket failed", underlying: Errno(rawValue: errno)) }
+        defer { _ = close(fd) }
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        _ = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        if let bindInterface {
+            // SO_BINDTODEVICE: the POST leaves through the cellular interface, whatever the main routing table says.
+            let name = Array(bindInterface.utf8CString)
+            _ = name.withUnsafeBytes { setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, $0.baseAddress, socklen_t($0.count)) }
+        }
+        guard connect(fd, first.pointee.ai_addr, first.pointee.ai_addrlen) == 0 else {
+            throw AgentError(.io, "webhook: cannot connect to \(host):\(port)", underlying: Errno(rawValue: errno))
+        }
+        try UnixSocket.writeAll(fd, Array(request.utf8))
+        var response: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 1024)
+        while response.count < 16384 {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n <= 0 { break }
+            response += buffer[0..<n]
+            if response.firstIndex(of: 10) != nil { break }
+        }
+        let statusLine = String(decoding: response.prefix { $0 != 13 && $0 != 10 }, as: UTF8.self)
+        let fields = statusLine.split(separator: " ")
+        guard fields.count >= 2, let code = Int(fields[1]) else { throw AgentError(.io, "webhook: no HTTP response from \(host)") }
+        return code
+    }
+}

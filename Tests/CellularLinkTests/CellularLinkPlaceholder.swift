@@ -1,2 +1,0 @@
-// Tests of CellularLink go here.
-import Testing

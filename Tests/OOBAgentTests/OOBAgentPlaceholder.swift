@@ -1,2 +1,0 @@
-// Tests of OOBAgent go here.
-import Testing

@@ -1,2 +1,0 @@
-// Tests of PowerControl go here.
-import Testing

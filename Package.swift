@@ -113,7 +113,8 @@ let package = Package(
         ),
         .testTarget(
             name: "CellularLinkTests",
-            dependencies: ["CellularLink", "OOBTestSupport"],
+            dependencies: ["CellularLink", "OOBTestSupport", log],
+            exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

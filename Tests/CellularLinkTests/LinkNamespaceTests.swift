@@ -245,6 +245,22 @@ struct LinkNamespaceTests {
         #expect(try restarted.send("recover")["undone"] as? Int == 0)
     }
 
+    @Test("interface: the stick vanishing mid-session is a link-down event; down removes the rule and table")
+    func interfaceVanishes() throws {
+        let t = try NamespaceTopology()
+        defer { t.destroy() }
+        let rulesBefore = try sh(["/usr/sbin/ip", "-n", t.site, "rule", "show"])
+        let probe = try LinkProbe(topology: t, configuration: interfaceConfiguration(t, staticAddress: true))
+        defer { probe.quit() }
+        #expect(try probe.send("up")["ok"] as? Bool == true)
+        try t.ip(t.site, "link", "del", t.cellIf)  // "unplug" the stick
+        let event = try #require(probe.waitForEvent(timeout: 10), "no link-down event")
+        #expect(event["reason"] as? String == "\(t.cellIf) vanished")
+        #expect(try probe.send("down")["ok"] as? Bool == true)
+        #expect(try sh(["/usr/sbin/ip", "-n", t.site, "rule", "show"]) == rulesBefore)
+        #expect(try sh(["/usr/sbin/ip", "-n", t.site, "route", "show", "table", "7913"]).isEmpty)
+    }
+
     @Test("path verification: a link whose path to the jump host is broken fails with a clear error")
     func brokenPathIsDetected() throws {
         let t = try NamespaceTopology()

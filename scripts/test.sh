@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 export OOB_STRICT=1
 swift build --build-tests
-swift test --skip-build 2>&1 | tee /tmp/oob-agent-test.log
+swift test --skip-build --no-parallel 2>&1 | tee /tmp/oob-agent-test.log
 if [ -x fuzz/run.sh ]; then
     FUZZ_SECONDS="${FUZZ_SECONDS:-60}" bash fuzz/run.sh
 fi

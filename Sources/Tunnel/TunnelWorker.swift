@@ -453,7 +453,9 @@ final class TunnelWorker {
                 }
                 if let i = listenInFlight {
                     let f = forwards[i]
-                    switch s.listen(host: f.remoteBind, port: f.remotePort, queueMaxSize: 16) {
+                    // libssh2 confirms channel opens itself and refuses those beyond this queue (P9): make room for
+                    // a burst of up to maxChannels; accept() closes the excess beyond the cap.
+                    switch s.listen(host: f.remoteBind, port: f.remotePort, queueMaxSize: max(16, config.maxChannels)) {
                     case .again: break
                     case .done(let l):
                         listenInFlight = nil

@@ -187,8 +187,8 @@ final class TunnelWorker {
     }
 
     private var hostPattern: String {
-        let h = config.host.contains(":") && !config.host.hasPrefix("[") ? config.host : config.host
-        return config.port == 22 ? h : "[\(h)]:\(config.port)"
+        // As OpenSSH writes known_hosts: the bare name for port 22, `[name]:port` otherwise.
+        config.port == 22 ? config.host : "[\(config.host)]:\(config.port)"
     }
 
     // MARK: - TCP

@@ -125,6 +125,52 @@ struct ReverseTunnelIntegrationTests {
         await tunnel.stop()
     }
 
+    @Test func unreachableLocalTargetClosesOnlyThatConnection() async throws {
+        let sshd = try LoopbackSSHD()
+        let echo = try EchoServer()
+        let dead = try forward(to: try LoopbackSSHD.freePort())  // nothing listens there
+        let good = try forward(to: echo.port)
+        let tunnel = try ReverseTunnel(configuration: config(sshd, forwards: [dead, good]), logger: logger())
+        tunnel.start()
+        try await tunnel.waitUntilForwarding(timeout: .seconds(15))
+        let r = echoTransfer(port: dead.remotePort, bytes: 1000)
+        #expect(r.received == 0, "the forwarded connection is closed when its local target refuses")
+        let ok = echoTransfer(port: good.remotePort, bytes: 1000)
+        #expect(ok.received == 1000 && ok.sentHash == ok.receivedHash)
+        #expect(tunnel.state == .forwarding)
+        await tunnel.stop()
+    }
+
+    @Test func connectionsBeyondTheCapAreClosedOthersKeepWorking() async throws {
+        let sshd = try LoopbackSSHD()
+        let echo = try EchoServer()
+        let f = try forward(to: echo.port)
+        var c = config(sshd, forwards: [f])
+        c.maxChannels = 2
+        let tunnel = try ReverseTunnel(configuration: c, logger: logger())
+        tunnel.start()
+        try await tunnel.waitUntilForwarding(timeout: .seconds(15))
+        var held: [Int32] = []
+        for _ in 0..<2 {
+            let fd = try #require(LoopbackTCP.connect(port: f.remotePort))
+            var byte: UInt8 = 7
+            #expect(send(fd, &byte, 1, 0) == 1 && recv(fd, &byte, 1, 0) == 1)
+            held.append(fd)
+        }
+        #expect(tunnel.statistics.channelsOpen == 2)
+        let extra = try #require(LoopbackTCP.connect(port: f.remotePort))
+        var byte: UInt8 = 9
+        _ = send(extra, &byte, 1, Int32(MSG_NOSIGNAL))
+        #expect(recv(extra, &byte, 1, 0) <= 0, "the third connection is closed")
+        close(extra)
+        for fd in held {
+            var b: UInt8 = 1
+            #expect(send(fd, &b, 1, 0) == 1 && recv(fd, &b, 1, 0) == 1, "the first two still relay")
+            close(fd)
+        }
+        await tunnel.stop()
+    }
+
     // MARK: - Host key pinning
 
     @Test func changedHostKeyIsRefusedBeforeAuthentication() async throws {

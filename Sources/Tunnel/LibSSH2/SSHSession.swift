@@ -12,7 +12,7 @@ import CLibSSH2
 /// - The send callback never reports a short write: what the kernel does not take is queued here and
 ///   flushed on POLLOUT, so libssh2 never holds a half-sent packet (no LIBSSH2_ERROR_BAD_USE, P6).
 /// - The recv callback timestamps every inbound byte (dead-peer deadline, P11) and re-arms TCP_QUICKACK
-///   (removes the ~40 ms delayed-ACK stall on new channels, P12).
+///   whenever a read drains the socket (removes the ~40 ms delayed-ACK stall on new channels, P12).
 final class SessionSocket {
     let fd: CInt
     /// Bytes libssh2 handed over that the kernel has not taken yet.
@@ -74,7 +74,10 @@ final class SessionSocket {
         case .success(let n):
             if n > 0 {
                 lastInbound = monotonicNanos()
-                system_quickAck(fd)
+                // Re-arm QUICKACK when this read drained the socket (the end of a burst, or any small
+                // exchange such as a CHANNEL_OPEN): that is where a delayed ACK would stall sshd's Nagle
+                // (P12). Full reads in the middle of a bulk transfer skip the extra syscall.
+                if n < length { system_quickAck(fd) }
                 if capture != nil, capture!.count < 16384 {
                     capture!.append(contentsOf: UnsafeRawBufferPointer(start: buffer, count: n))
                 }

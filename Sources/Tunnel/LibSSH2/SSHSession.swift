@@ -19,6 +19,8 @@ final class SessionSocket {
     var pending = ByteQueue()
     /// Monotonic time of the last byte received from the jump host.
     var lastInbound: Int64
+    /// Bytes received so far (tells whether a libssh2 call read anything from the socket).
+    var received: UInt64 = 0
     /// A send error that ended the connection.
     var sendError: SystemErrno?
     /// Set by teardown: sends fail, receives see end-of-file, so libssh2's frees cannot wait on the peer.
@@ -74,6 +76,7 @@ final class SessionSocket {
         case .success(let n):
             if n > 0 {
                 lastInbound = monotonicNanos()
+                received &+= UInt64(n)
                 // Re-arm QUICKACK when this read drained the socket (the end of a burst, or any small
                 // exchange such as a CHANNEL_OPEN): that is where a delayed ACK would stall sshd's Nagle
                 // (P12). Full reads in the middle of a bulk transfer skip the extra syscall.

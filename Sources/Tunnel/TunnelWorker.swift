@@ -497,7 +497,7 @@ final class TunnelWorker {
                 // Relays.
                 var finished = false
                 for r in relays {
-                    let (m, toJump, fromJump) = r.pump(canWriteChannel: canWrite)
+                    let (m, toJump, fromJump) = r.pump(canWriteChannel: canWrite, socketDrained: { s.socket.drained })
                     if m { moved = true }
                     bytesToJumpHost &+= UInt64(toJump)
                     bytesFromJumpHost &+= UInt64(fromJump)
@@ -578,6 +578,7 @@ final class TunnelWorker {
             for r in relays { fds.append(pollfd(fd: r.fd, events: r.pollEvents, revents: 0)) }
             let ms = timeout <= 0 ? 0 : CInt(min(Int64(60_000), (timeout + 999_999) / 1_000_000))
             _ = system_poll(&fds, ms)
+            if fds[1].revents & pollIn != 0 { s.socket.drained = false }
             for (i, r) in relays.enumerated() where r.connecting && fds[i + 2].revents != 0 {
                 r.finishConnect()
             }

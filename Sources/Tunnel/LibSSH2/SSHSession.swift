@@ -21,6 +21,9 @@ final class SessionSocket {
     var lastInbound: Int64
     /// Bytes received so far (tells whether a libssh2 call read anything from the socket).
     var received: UInt64 = 0
+    /// The last receive found the socket empty: libssh2 has processed every complete packet it holds, so
+    /// until poll() reports POLLIN again no channel can gain data except from libssh2's queue.
+    var drained = false
     /// A send error that ended the connection.
     var sendError: SystemErrno?
     /// Set by teardown: sends fail, receives see end-of-file, so libssh2's frees cannot wait on the peer.
@@ -85,12 +88,15 @@ final class SessionSocket {
                     capture!.append(contentsOf: UnsafeRawBufferPointer(start: buffer, count: n))
                 }
             }
+            drained = false
             return n
         case .failure(let e):
+            if e.isWouldBlock { drained = true }
             return -Int(e.rawValue)
         }
     }
 }
+
 
 private typealias SendCallback = @convention(c) (
     libssh2_socket_t, UnsafeRawPointer?, Int, CInt, UnsafeMutablePointer<UnsafeMutableRawPointer?>?

@@ -247,6 +247,12 @@ final class TunnelWorker {
             logger.debug("connected", metadata: ["tunnel.address": "\(address)"])
             return fd
         }
+        if errors.isEmpty, let bind = config.bindAddress {
+            throw TunnelError(
+                code: .connectFailed,
+                message: "the jump host \(config.host) has no address of the same family as the source address \(bind); "
+                    + "give it an IPv4/IPv6 address that matches the link")
+        }
         throw TunnelError(
             code: .connectFailed,
             message: "cannot connect to the jump host \(config.host):\(config.port) (\(errors.joined(separator: "; "))); "

@@ -125,6 +125,39 @@ struct ReverseTunnelIntegrationTests {
         await tunnel.stop()
     }
 
+    @Test func bindsToAnInterfaceAndSourceAddress() async throws {
+        guard geteuid() == 0 else {
+            print("skipped: SO_BINDTODEVICE needs root (CAP_NET_RAW)")
+            return
+        }
+        let sshd = try LoopbackSSHD()
+        let echo = try EchoServer()
+        let f = try forward(to: echo.port)
+        var c = config(sshd, forwards: [f])
+        c.bindInterface = "lo"
+        c.bindAddress = "127.0.0.1"
+        let tunnel = try ReverseTunnel(configuration: c, logger: logger())
+        tunnel.start()
+        try await tunnel.waitUntilForwarding(timeout: .seconds(15))
+        let r = echoTransfer(port: f.remotePort, bytes: 10_000)
+        #expect(r.received == 10_000 && r.sentHash == r.receivedHash)
+        await tunnel.stop()
+
+        // A missing interface is retried (the link may come up) and reported, never silently ignored.
+        c.bindInterface = "oobnone\(UInt16.random(in: 0...9999))"
+        let missing = try ReverseTunnel(configuration: c, logger: logger())
+        missing.start()
+        do {
+            try await missing.waitUntilForwarding(timeout: .seconds(2))
+            Issue.record("forwarding without the interface")
+        } catch let e as TunnelError {
+            #expect(e.code == .timedOut)
+            #expect(e.message.contains(c.bindInterface!), "\(e.message)")
+        }
+        #expect(missing.statistics.lastError?.code == .connectFailed)
+        await missing.stop()
+    }
+
     @Test func unreachableLocalTargetClosesOnlyThatConnection() async throws {
         let sshd = try LoopbackSSHD()
         let echo = try EchoServer()

@@ -161,9 +161,9 @@ final class TunnelWorker {
         } catch let e as TunnelError {
             lastError = e
             if e.isPermanent {
-                logger.error("tunnel failed", metadata: ["tunnel.error": "\(e)"])
+                logger.info("tunnel failed for good", metadata: ["tunnel.error": "\(e)"])
             } else {
-                logger.warning("tunnel connection failed", metadata: ["tunnel.error": "\(e)"])
+                logger.info("tunnel connection failed", metadata: ["tunnel.error": "\(e)"])
             }
             action = machine.failed(e)
         } catch {
@@ -488,7 +488,7 @@ final class TunnelWorker {
                                 + "forbid it (AllowTcpForwarding, permitlisten); retrying",
                             underlying: "\(e)")
                         lastError = err
-                        logger.warning("remote forward refused", metadata: ["tunnel.forward": "\(f)"])
+                        logger.info("remote forward refused", metadata: ["tunnel.forward": "\(f)"])
                         switch machine.forwardRefused(i, error: err, now: now, jitter: jitter()) {
                         case .retryForward(_, let at): slots[i].retryAt = at
                         case .teardown:
@@ -597,7 +597,7 @@ final class TunnelWorker {
     private func accept(_ channel: SSHChannel, forward i: Int, slot: inout ForwardSlot) {
         let f = config.forwards[i]
         if relays.count >= config.maxChannels {
-            logger.warning(
+            logger.info(
                 "too many forwarded connections; closing the new one",
                 metadata: ["tunnel.forward": "\(f)", "tunnel.max_channels": "\(config.maxChannels)"])
             closing.append((channel, monotonicNanos()))
@@ -614,7 +614,7 @@ final class TunnelWorker {
         if let address = slot.address {
             relay.connect(to: address)
         } else {
-            logger.warning("cannot resolve the local target", metadata: ["tunnel.forward": "\(f)"])
+            logger.info("cannot resolve the local target", metadata: ["tunnel.forward": "\(f)"])
             closing.append((channel, monotonicNanos()))
             return
         }

@@ -214,9 +214,20 @@ struct ReverseTunnelIntegrationTests {
         try sshd.writeKnownHosts(["[127.0.0.1]:\(sshd.port) \(otherPub)"], to: known)
         let tunnel = try ReverseTunnel(
             configuration: config(sshd, forwards: [try forward(to: 9)], knownHosts: known), logger: logger())
+        // The agent watches this stream to notice a tunnel that failed for good.
+        let states = tunnel.stateChanges()
+        let observed = Task {
+            var seen: [TunnelState] = []
+            for await state in states { seen.append(state) }
+            return seen
+        }
         tunnel.start()
         let error = try #require(await permanentError(tunnel))
         #expect(error.code == .hostKeyMismatch)
+        let seen = await observed.value  // the stream ends once the tunnel failed for good
+        #expect(seen.first == .idle)
+        #expect(seen.contains(.connecting(attempt: 1)))
+        #expect(seen.last == .failed(error))
         let fingerprint = try LoopbackSSHD.run("/usr/bin/ssh-keygen", ["-lf", "\(sshd.directory)/ssh_host_ed25519_key.pub"])
             .split(separator: " ")[1]
         #expect(error.message.contains(String(fingerprint)), "\(error.message) should show \(fingerprint)")

@@ -172,10 +172,15 @@ final class TunnelWorker {
             action = machine.failed(e)
         }
         publish()
-        guard case .teardown(let after) = action else {
-            // Stop arrived during an earlier teardown: nothing to tear down again.
-            teardown(after: .stop)
-            return machine.drained(now: monotonicNanos(), jitter: jitter())
+        // Usually `action` says how to tear down; when the machine already decided (a forward refused for
+        // the whole retry window moves it to draining itself), it says so.
+        let after: ReverseTunnelStateMachine.AfterDrain
+        if case .teardown(let a) = action {
+            after = a
+        } else if let next = machine.drainingNext {
+            after = next
+        } else {
+            preconditionFailure("a connection ended outside draining: \(machine.publicState)")
         }
         teardown(after: after)
         let next = machine.drained(now: monotonicNanos(), jitter: jitter())

@@ -39,6 +39,9 @@ struct ReverseTunnelStateMachineTests {
         // After the window: start over.
         #expect(m.forwardRefused(0, error: err, now: 121 * s, jitter: 0) == .teardown(.reconnect(err)))
         #expect(m.publicState == .reconnecting)
+        // The worker then reports the same error as a failure: the decision already made stands.
+        #expect(m.failed(err) == .none)
+        #expect(m.drainingNext == .reconnect(err))
         #expect(m.drained(now: 121 * s, jitter: 0) == .wait(until: 121 * s + s / 2))
         #expect(m.backoffElapsed() == .connect)
         #expect(m.publicState == .connecting(attempt: 2))

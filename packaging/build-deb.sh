@@ -35,12 +35,11 @@ install -m 0644 README.md "$pkg/usr/share/doc/oob-agent/README.md"
 for d in etc/ppp etc/jumphost; do
     [ -d "$d" ] && cp -r "$d" "$pkg/usr/share/doc/oob-agent/examples/"
 done
-# The man page, from the argument parser's own description of every subcommand.
+# The man page, generated from the argument parser's own description of every subcommand (its
+# GenerateManual plugin; a debug build suffices for that and is what the tests already built).
 install -d "$pkg/usr/share/man/man1"
-"$bin" generate-manpage >"$stage/oob-agent.1" 2>/dev/null || "$bin" --help | sed 's/^/    /' | {
-    printf '.TH OOB-AGENT 1\n.SH NAME\noob-agent \\- out-of-band access over cellular\n.SH SYNOPSIS\n.nf\n'
-    cat
-} >"$stage/oob-agent.1"
+swift package generate-manual --configuration debug >"$stage/manual.log" 2>&1 || { cat "$stage/manual.log" >&2; exit 1; }
+cp .build/plugins/GenerateManual/outputs/oob-agent/oob-agent.1 "$stage/oob-agent.1"
 gzip -9n -c "$stage/oob-agent.1" >"$pkg/usr/share/man/man1/oob-agent.1.gz"
 
 install -d "$pkg/DEBIAN"

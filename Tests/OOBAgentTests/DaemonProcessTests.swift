@@ -51,8 +51,21 @@ final class DaemonProcess: @unchecked Sendable {
         for (k, v) in environment { env[k] = v }
         let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { envp.forEach { free($0) } }
+        // The child starts with no blocked signals and default handlers, whatever this test thread has.
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var none = sigset_t()
+        sigemptyset(&none)
+        var all = sigset_t()
+        sigfillset(&all)
+        sigdelset(&all, SIGKILL)
+        sigdelset(&all, SIGSTOP)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         var pid: pid_t = 0
-        let r = posix_spawn(&pid, arguments[0], &actions, nil, argv, envp)
+        let r = posix_spawn(&pid, arguments[0], &actions, &attributes, argv, envp)
         guard r == 0 else { throw HarnessError.failed("posix_spawn \(arguments[0]): \(r)") }
         self.pid = pid
     }

@@ -24,6 +24,9 @@ public actor Modem {
         public var resetTimeout: Duration
         /// Recovery timing of the engine.
         public var engine: ATCommandEngine.Options
+        /// When `+CMGL` times out or the modem hangs while listing (a known Huawei fault), `reset()` the modem once
+        /// and list again.
+        public var resetWhenListingHangs: Bool = true
 
         /// The defaults: no PIN, storage `SM`, 10 s commands, 30 s listing, 60 s sending, 60 s reset.
         public init(pin: String? = nil, storage: String? = "SM", commandTimeout: Duration = .seconds(10),
@@ -61,15 +64,21 @@ public actor Modem {
 
     /// Manufacturer, model, firmware, IMEI, IMSI.
     public struct Identity: Hashable, Sendable {
+        /// `+CGMI`, e.g. `huawei`.
         public var manufacturer: String
+        /// `+CGMM`, e.g. `E1752`.
         public var model: String
+        /// `+CGMR`: the firmware.
         public var revision: String
+        /// `+CGSN`.
         public var imei: String
         /// `nil` when the SIM does not tell (locked or absent).
         public var imsi: String?
     }
 
-    /// Unsolicited events (new SMS, signal, registration, boot, …). Finishes at `close()`.
+    /// Unsolicited events (new SMS, signal, registration, a vanished device, …), the newest 1024 kept while
+    /// nobody reads. One consumer at a time; it finishes at `close()` (and, as any `AsyncStream`, when the task
+    /// iterating it is cancelled).
     public nonisolated let unsolicited: AsyncStream<UnsolicitedEvent>
     let eventContinuation: AsyncStream<UnsolicitedEvent>.Continuation
     /// The engine underneath (for raw commands and its raw unsolicited stream).
@@ -110,9 +119,29 @@ public actor Modem {
         let continuation = events.1
         let engine = try await ATCommandEngine.open(
             path: path, configuration: configuration, options: options.engine, logger: logger,
-            unsolicitedHandler: { continuation.yield(UnsolicitedEvent($0)) })
+            unsolicitedHandler: { continuation.yield(UnsolicitedEvent($0)) },
+            vanishHandler: { continuation.yield(.deviceVanished(path: $0)) })
         return Modem(engine: engine, events: events, path: path, configuration: configuration, options: options,
                      logger: logger, locate: locate)
+    }
+
+    /// Opens the modem, runs `body` with it, and closes it whatever `body` does.
+    /// - Parameters: as `open(path:configuration:options:logger:locate:)`; `body` gets the (uninitialised) modem.
+    /// - Throws: what `open` or `body` throws.
+    public static func withOpened<Result: Sendable>(
+        path: String, configuration: SerialConfiguration = SerialConfiguration(), options: Options = Options(),
+        logger: Logger, locate: (@Sendable () -> String?)? = nil, _ body: (Modem) async throws -> Result
+    ) async throws -> Result {
+        let modem = try await open(path: path, configuration: configuration, options: options, logger: logger,
+                                   locate: locate)
+        do {
+            let result = try await body(modem)
+            await modem.close()
+            return result
+        } catch {
+            await modem.close()
+            throw error
+        }
     }
 
     /// Closes the port and finishes `unsolicited`. Idempotent.
@@ -168,7 +197,8 @@ public actor Modem {
             mode = .pdu
         } else if (try? await run("AT+CMGF=1")) != nil {
             mode = .text
-            _ = try? await run("AT+CSCS=\"GSM\"")
+            // IRA (ASCII): what this program writes and reads in text mode.
+            _ = try? await run("AT+CSCS=\"IRA\"")
             logger.info("modem refuses PDU mode; using text mode")
         } else {
             throw ATModemError(
@@ -200,7 +230,16 @@ public actor Modem {
 
     /// Reads the SIM state and enters the PIN when asked; returns whether it did.
     func unlockSIM() async throws -> Bool {
-        let state = try await simState()
+        // Right after a (re)boot the SIM may still be busy (+CME ERROR: 14) or not answer +CPIN? yet.
+        var state = ""
+        for attempt in 0..<8 {
+            do {
+                state = try await simState()
+                break
+            } catch let e as ATModemError where e.code == .commandFailed && attempt < 7 {
+                try await Task.sleep(for: .milliseconds(750))
+            }
+        }
         switch state {
         case "READY": return false
         case "SIM PIN":
@@ -324,12 +363,21 @@ public actor Modem {
     }
 
     /// Every message in the storage (`AT+CMGL=4` in PDU mode, `AT+CMGL="ALL"` in text mode). Reading them does
-    /// not delete them; received unread ones become read.
-    /// - Throws: `ATModemError` (`.timedOut` on a Huawei stick that stopped answering `+CMGL`: `reset()` it).
+    /// not delete them; received unread ones become read. A modem that stops answering the listing is reset and
+    /// asked again once (`Options.resetWhenListingHangs`).
+    /// - Throws: `ATModemError` (`.timedOut`/`.hung` when even a reset does not help).
     public func listMessages() async throws -> [StoredMessage] {
         let cmd = mode == .pdu ? "AT+CMGL=4" : "AT+CMGL=\"ALL\""
-        let r = try await run(cmd, timeout: options.listTimeout)
-        return MessageListParser.parseList(r.lines)
+        do {
+            let r = try await run(cmd, timeout: options.listTimeout)
+            return MessageListParser.parseList(r.lines)
+        } catch let e as ATModemError where options.resetWhenListingHangs && (e.code == .timedOut || e.code == .hung) {
+            logger.info("modem stopped answering the SMS listing; resetting it", metadata: ["modem.error": "\(e)"])
+            try await reset()
+            let again = mode == .pdu ? "AT+CMGL=4" : "AT+CMGL=\"ALL\""
+            let r = try await run(again, timeout: options.listTimeout)
+            return MessageListParser.parseList(r.lines)
+        }
     }
 
     /// One message (`AT+CMGR=<index>`); `nil` when the slot is empty.
@@ -358,7 +406,13 @@ public actor Modem {
         restart.skipsHungProbe = true
         _ = try? await engine.execute(restart)
         await engine.detach()
-        try await Task.sleep(for: .milliseconds(500))
+        // Wait for the stick to drop off the bus (up to 5 s), so the old device is not taken for the rebooted one.
+        let gone = ContinuousClock.now + .seconds(5)
+        while ContinuousClock.now < gone {
+            guard let p = locate(), p == openedPath, FileManager.default.fileExists(atPath: p) else { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        try await Task.sleep(for: .milliseconds(300))
         try await reattach(timeout: options.resetTimeout)
         return try await initialize()
     }

@@ -39,6 +39,8 @@ final class RelayBuffer {
 /// EOF → `channel_send_eof`; channel EOF → `shutdown(SHUT_WR)`. Runs on the tunnel's thread only.
 final class ChannelRelay {
     static let bufferSize = 64 * 1024
+    /// Bytes read from the local socket at once: 2 × 32 700, the most `libssh2_channel_write` sends per call.
+    static let localReadSize = 2 * 32_700
 
     let id: Int
     let forwardIndex: Int
@@ -117,7 +119,11 @@ final class ChannelRelay {
 
     /// Moves what can move now in both directions, a bounded number of rounds (fairness between relays).
     /// Returns whether anything moved and the bytes moved each way.
-    func pump(canWriteChannel: () -> Bool) -> (moved: Bool, toJumpHost: Int, fromJumpHost: Int) {
+    /// `socketDrained`: the SSH socket was found empty since poll() last reported it readable; then a channel
+    /// read can only return what libssh2 already queued, so the (syscall-making) read is skipped otherwise.
+    func pump(
+        canWriteChannel: () -> Bool, socketDrained: () -> Bool
+    ) -> (moved: Bool, toJumpHost: Int, fromJumpHost: Int) {
         if connecting || failure != nil { return (false, 0, 0) }
         var moved = false
         var toJump = 0
@@ -144,6 +150,8 @@ final class ChannelRelay {
                         localShutWrite = true
                         progressed = true
                     }
+                } else if socketDrained() && !channel.hasQueuedData && !channel.isEOF {
+                    // Nothing can arrive for this channel before the socket is readable again.
                 } else {
                     let (p, cap) = down.writable
                     switch channel.read(into: p, count: cap) {
@@ -183,8 +191,9 @@ final class ChannelRelay {
                         }
                     }
                 } else {
+                    // A multiple of libssh2's 32 700-byte write limit, so no runt packet follows each read.
                     let (p, cap) = up.writable
-                    switch system_recv(fd, p, cap, 0) {
+                    switch system_recv(fd, p, min(cap, ChannelRelay.localReadSize), 0) {
                     case .success(0):
                         localEOF = true
                         progressed = true

@@ -99,6 +99,12 @@ struct ReverseTunnelStateMachine: Sendable {
         }
     }
 
+    /// What the teardown under way will lead to, if one is under way.
+    var drainingNext: AfterDrain? {
+        if case .draining(let next, _) = state { return next }
+        return nil
+    }
+
     /// True once stopped or failed for good.
     var isFinished: Bool {
         switch state {

@@ -161,9 +161,9 @@ final class TunnelWorker {
         } catch let e as TunnelError {
             lastError = e
             if e.isPermanent {
-                logger.error("tunnel failed", metadata: ["tunnel.error": "\(e)"])
+                logger.info("tunnel failed for good", metadata: ["tunnel.error": "\(e)"])
             } else {
-                logger.warning("tunnel connection failed", metadata: ["tunnel.error": "\(e)"])
+                logger.info("tunnel connection failed", metadata: ["tunnel.error": "\(e)"])
             }
             action = machine.failed(e)
         } catch {
@@ -172,10 +172,15 @@ final class TunnelWorker {
             action = machine.failed(e)
         }
         publish()
-        guard case .teardown(let after) = action else {
-            // Stop arrived during an earlier teardown: nothing to tear down again.
-            teardown(after: .stop)
-            return machine.drained(now: monotonicNanos(), jitter: jitter())
+        // Usually `action` says how to tear down; when the machine already decided (a forward refused for
+        // the whole retry window moves it to draining itself), it says so.
+        let after: ReverseTunnelStateMachine.AfterDrain
+        if case .teardown(let a) = action {
+            after = a
+        } else if let next = machine.drainingNext {
+            after = next
+        } else {
+            preconditionFailure("a connection ended outside draining: \(machine.publicState)")
         }
         teardown(after: after)
         let next = machine.drained(now: monotonicNanos(), jitter: jitter())
@@ -187,8 +192,8 @@ final class TunnelWorker {
     }
 
     private var hostPattern: String {
-        let h = config.host.contains(":") && !config.host.hasPrefix("[") ? config.host : config.host
-        return config.port == 22 ? h : "[\(h)]:\(config.port)"
+        // As OpenSSH writes known_hosts: the bare name for port 22, `[name]:port` otherwise.
+        config.port == 22 ? config.host : "[\(config.host)]:\(config.port)"
     }
 
     // MARK: - TCP
@@ -246,6 +251,12 @@ final class TunnelWorker {
             ok = true
             logger.debug("connected", metadata: ["tunnel.address": "\(address)"])
             return fd
+        }
+        if errors.isEmpty, let bind = config.bindAddress {
+            throw TunnelError(
+                code: .connectFailed,
+                message: "the jump host \(config.host) has no address of the same family as the source address \(bind); "
+                    + "give it an IPv4/IPv6 address that matches the link")
         }
         throw TunnelError(
             code: .connectFailed,
@@ -433,6 +444,8 @@ final class TunnelWorker {
         let deadAfter = 3 * k
         var allUp = false
         var lastProbe: Int64 = 0
+        /// Bytes kept arriving during the last accept rounds: a channel open may sit in a listener queue.
+        var acceptPending = false
         var fds: [pollfd] = []
         fds.reserveCapacity(config.maxChannels + 2)
 
@@ -453,7 +466,9 @@ final class TunnelWorker {
                 }
                 if let i = listenInFlight {
                     let f = forwards[i]
-                    switch s.listen(host: f.remoteBind, port: f.remotePort, queueMaxSize: 16) {
+                    // libssh2 confirms channel opens itself and refuses those beyond this queue (P9): make room for
+                    // a burst of up to maxChannels; accept() closes the excess beyond the cap.
+                    switch s.listen(host: f.remoteBind, port: f.remotePort, queueMaxSize: max(16, config.maxChannels)) {
                     case .again: break
                     case .done(let l):
                         listenInFlight = nil
@@ -478,7 +493,7 @@ final class TunnelWorker {
                                 + "forbid it (AllowTcpForwarding, permitlisten); retrying",
                             underlying: "\(e)")
                         lastError = err
-                        logger.warning("remote forward refused", metadata: ["tunnel.forward": "\(f)"])
+                        logger.info("remote forward refused", metadata: ["tunnel.forward": "\(f)"])
                         switch machine.forwardRefused(i, error: err, now: now, jitter: jitter()) {
                         case .retryForward(_, let at): slots[i].retryAt = at
                         case .teardown:
@@ -490,28 +505,10 @@ final class TunnelWorker {
                         throw connectionLost("the forward request for \(f) failed", "\(e)")
                     }
                 }
-                // New forwarded connections (also drains the socket, P7).
-                for i in listeners.indices {
-                    guard let l = listeners[i] else { continue }
-                    while true {
-                        switch l.accept() {
-                        case .done(nil): break
-                        case .done(let ch?):
-                            moved = true
-                            accept(ch, forward: i, slot: &slots[i])
-                            continue
-                        case .again: break
-                        case .failed(let e):
-                            // P8: any failure of accept means the transport is gone.
-                            throw connectionLost("the SSH connection to \(hostPattern) broke", "\(e)")
-                        }
-                        break
-                    }
-                }
                 // Relays.
                 var finished = false
                 for r in relays {
-                    let (m, toJump, fromJump) = r.pump(canWriteChannel: canWrite)
+                    let (m, toJump, fromJump) = r.pump(canWriteChannel: canWrite, socketDrained: { s.socket.drained })
                     if m { moved = true }
                     bytesToJumpHost &+= UInt64(toJump)
                     bytesFromJumpHost &+= UInt64(fromJump)
@@ -519,6 +516,36 @@ final class TunnelWorker {
                 }
                 if finished { reapRelays() }
                 if !closing.isEmpty { reapClosing(now: now) }
+                // New forwarded connections, after the relays: accept() drains the socket until EAGAIN and
+                // hands out channel opens that any earlier read of this pass queued (P7). A round in which no
+                // byte arrived leaves nothing queued unseen, so poll() may then sleep.
+                acceptPending = true
+                for _ in 0..<4 {
+                    let before = s.socket.received
+                    var got = false
+                    for i in listeners.indices {
+                        guard let l = listeners[i] else { continue }
+                        while true {
+                            switch l.accept() {
+                            case .done(nil): break
+                            case .done(let ch?):
+                                got = true
+                                accept(ch, forward: i, slot: &slots[i])
+                                continue
+                            case .again: break
+                            case .failed(let e):
+                                // P8: any failure of accept means the transport is gone.
+                                throw connectionLost("the SSH connection to \(hostPattern) broke", "\(e)")
+                            }
+                            break
+                        }
+                    }
+                    if got { moved = true }
+                    if !got && s.socket.received == before {
+                        acceptPending = false
+                        break
+                    }
+                }
                 if !s.socket.flush() {
                     throw connectionLost(
                         "sending to the jump host failed", s.socket.sendError.map { "\($0)" })
@@ -551,7 +578,7 @@ final class TunnelWorker {
             for slot in slots { if let at = slot.retryAt { timeout = min(timeout, at - now) } }
             if !closing.isEmpty { timeout = min(timeout, 50_000_000) }
             if listenInFlight != nil { timeout = min(timeout, 1_000_000_000) }
-            if relays.contains(where: { $0.needsPump(canWriteChannel: canWrite()) }) { timeout = 0 }
+            if acceptPending || relays.contains(where: { $0.needsPump(canWriteChannel: canWrite()) }) { timeout = 0 }
 
             let watchSSH = listenInFlight != nil || !relays.isEmpty || listeners.contains { $0 != nil }
             fds.removeAll(keepingCapacity: true)
@@ -562,6 +589,7 @@ final class TunnelWorker {
             for r in relays { fds.append(pollfd(fd: r.fd, events: r.pollEvents, revents: 0)) }
             let ms = timeout <= 0 ? 0 : CInt(min(Int64(60_000), (timeout + 999_999) / 1_000_000))
             _ = system_poll(&fds, ms)
+            if fds[1].revents & pollIn != 0 { s.socket.drained = false }
             for (i, r) in relays.enumerated() where r.connecting && fds[i + 2].revents != 0 {
                 r.finishConnect()
             }
@@ -574,7 +602,7 @@ final class TunnelWorker {
     private func accept(_ channel: SSHChannel, forward i: Int, slot: inout ForwardSlot) {
         let f = config.forwards[i]
         if relays.count >= config.maxChannels {
-            logger.warning(
+            logger.info(
                 "too many forwarded connections; closing the new one",
                 metadata: ["tunnel.forward": "\(f)", "tunnel.max_channels": "\(config.maxChannels)"])
             closing.append((channel, monotonicNanos()))
@@ -591,7 +619,7 @@ final class TunnelWorker {
         if let address = slot.address {
             relay.connect(to: address)
         } else {
-            logger.warning("cannot resolve the local target", metadata: ["tunnel.forward": "\(f)"])
+            logger.info("cannot resolve the local target", metadata: ["tunnel.forward": "\(f)"])
             closing.append((channel, monotonicNanos()))
             return
         }

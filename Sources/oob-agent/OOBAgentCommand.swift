@@ -9,7 +9,7 @@ struct OOBAgentCommand: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             RunCommand.self, StatusCommand.self, UpCommand.self, DownCommand.self, CheckCommand.self, CodeCommand.self,
-            EnrollCommand.self, JumphostSetupCommand.self, ModemCommand.self,
+            EnrollCommand.self, JumphostSetupCommand.self, ModemCommand.self, TunnelBenchCommand.self,
         ]
     )
 }

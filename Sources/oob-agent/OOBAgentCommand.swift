@@ -10,6 +10,7 @@ struct OOBAgentCommand: AsyncParsableCommand {
         subcommands: [
             RunCommand.self, StatusCommand.self, UpCommand.self, DownCommand.self, CheckCommand.self, CodeCommand.self,
             EnrollCommand.self, JumphostSetupCommand.self, ModemCommand.self, TunnelBenchCommand.self,
+            ConsoleCommand.self, ConsoleRelayCommand.self,
         ]
     )
 }

@@ -6,11 +6,18 @@ public struct AgentConfiguration: Sendable, Equatable {
     /// `[modem]`: the AT command port.
     public struct Modem: Sendable, Equatable {
         /// Where the AT port is: a device path or libudev discovery.
-        public enum Port: Sendable, Equatable {
+        public enum Port: Sendable, Equatable, CustomStringConvertible {
             /// Find the modem with libudev (`port = "auto"`).
             case auto
             /// An explicit device path.
             case path(String)
+
+            public var description: String {
+                switch self {
+                case .auto: "auto"
+                case .path(let p): p
+                }
+            }
         }
         /// `modem.port` (required).
         public var port: Port

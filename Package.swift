@@ -71,12 +71,14 @@ let package = Package(
         ),
         /// A Huawei-E1752-like modem on a real pty: used by the tests and by `oob-agent demo`.
         .target(name: "ModemEmulator", dependencies: ["ATModem", "SerialIO"], swiftSettings: swiftSettings),
+        /// `oob-agent demo`: the emulated site (modem, router console) and a throwaway jump host.
+        .target(name: "Demo", dependencies: ["SerialIO", "ModemEmulator", "OOBAgent", log], swiftSettings: swiftSettings),
 
         // MARK: - The executable: argument parsing and wiring only
         .executableTarget(
             name: "oob-agent",
             dependencies: [
-                "OOBAgent", "ATModem", "Tunnel", "SerialConsole", "ModemEmulator", log,
+                "OOBAgent", "ATModem", "Tunnel", "SerialConsole", "ModemEmulator", "Demo", log,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

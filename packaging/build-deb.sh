@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Builds dist/oob-agent_<version>_<arch>.deb: a release binary with the Swift runtime linked in
+# (--static-swift-stdlib, so the Pi needs no Swift toolchain), the systemd unit (installed, not started),
+# the sample config as a conffile in /etc/oob-agent, the udev rules, pppd examples and a man page generated
+# from the argument parser. Runtime dependencies come from dpkg-shlibdeps, plus ppp.
+#
+# Usage: packaging/build-deb.sh [--skip-build]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+version=$(sed -n 's/.*version: "\([0-9][^"]*\)".*/\1/p' Sources/oob-agent/OOBAgentCommand.swift | head -1)
+arch=$(dpkg --print-architecture)
+scratch="$root/.build-release"
+if [ "${1:-}" != "--skip-build" ]; then
+    swift build -c release --static-swift-stdlib --product oob-agent --scratch-path "$scratch"
+fi
+bin="$scratch/release/oob-agent"
+[ -x "$bin" ] || { echo "no release binary at $bin; run without --skip-build" >&2; exit 1; }
+
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"' EXIT
+pkg="$stage/oob-agent"
+install -D -m 0755 "$bin" "$pkg/usr/bin/oob-agent"
+strip --strip-unneeded "$pkg/usr/bin/oob-agent" 2>/dev/null || true
+install -d -m 0755 "$pkg/etc/oob-agent"
+install -m 0640 etc/oob-agent/agent.toml "$pkg/etc/oob-agent/agent.toml"
+sed "s|@BINDIR@|/usr/bin|g" etc/systemd/oob-agent.service.in >"$stage/oob-agent.service"
+install -D -m 0644 "$stage/oob-agent.service" "$pkg/lib/systemd/system/oob-agent.service"
+for rules in etc/udev/*.rules; do
+    [ -e "$rules" ] && install -D -m 0644 "$rules" "$pkg/lib/udev/rules.d/$(basename "$rules")"
+done
+install -d "$pkg/usr/share/doc/oob-agent/examples"
+install -m 0644 README.md "$pkg/usr/share/doc/oob-agent/README.md"
+[ -f BENCHMARKS.md ] && install -m 0644 BENCHMARKS.md "$pkg/usr/share/doc/oob-agent/"
+for d in etc/ppp etc/jumphost; do
+    [ -d "$d" ] && cp -r "$d" "$pkg/usr/share/doc/oob-agent/examples/"
+done
+# The man page, from the argument parser's own description of every subcommand.
+install -d "$pkg/usr/share/man/man1"
+"$bin" generate-manpage >"$stage/oob-agent.1" 2>/dev/null || "$bin" --help | sed 's/^/    /' | {
+    printf '.TH OOB-AGENT 1\n.SH NAME\noob-agent \\- out-of-band access over cellular\n.SH SYNOPSIS\n.nf\n'
+    cat
+} >"$stage/oob-agent.1"
+gzip -9n -c "$stage/oob-agent.1" >"$pkg/usr/share/man/man1/oob-agent.1.gz"
+
+install -d "$pkg/DEBIAN"
+# Shared-library dependencies of the binary, as Debian names them.
+mkdir -p "$stage/debian"
+touch "$stage/debian/control"
+shlibs=$(cd "$stage" && dpkg-shlibdeps -O "$pkg/usr/bin/oob-agent" 2>/dev/null | sed -n 's/^shlibs:Depends=//p')
+depends="${shlibs:+$shlibs, }libssh2-1, libudev1, ppp"
+installed_size=$(du -ks "$pkg" | cut -f1)
+cat >"$pkg/DEBIAN/control" <<CONTROL
+Package: oob-agent
+Version: $version
+Architecture: $arch
+Maintainer: oob-agent maintainers <maintainers@oob-agent.invalid>
+Installed-Size: $installed_size
+Depends: $depends
+Recommends: openssh-client, usb-modeswitch
+Section: net
+Priority: optional
+Homepage: https://github.com/oob-agent/oob-agent
+Description: out-of-band access to a remote site over cellular, switched on by SMS
+ oob-agent keeps a USB cellular modem's data link off until its owner sends an
+ authenticated SMS. It then brings the link up, opens a reverse SSH port forward
+ to a jump host pinned by its key, relays the site router's serial console, and
+ tears everything down when the session ends, confirming by SMS.
+CONTROL
+printf '/etc/oob-agent/agent.toml\n' >"$pkg/DEBIAN/conffiles"
+cat >"$pkg/DEBIAN/postinst" <<'POSTINST'
+#!/bin/sh
+set -e
+if [ "$1" = configure ]; then
+    install -d -m 0700 /var/lib/oob-agent
+    install -d -m 0750 /var/log/oob-agent
+    if [ -d /run/systemd/system ]; then
+        systemctl daemon-reload >/dev/null 2>&1 || true
+    fi
+    if command -v udevadm >/dev/null 2>&1 && [ -d /run/udev ]; then
+        udevadm control --reload-rules >/dev/null 2>&1 || true
+    fi
+fi
+# Installed, not started: the owner runs `oob-agent enroll`, `oob-agent check`, then
+# `systemctl enable --now oob-agent`.
+exit 0
+POSTINST
+cat >"$pkg/DEBIAN/prerm" <<'PRERM'
+#!/bin/sh
+set -e
+if [ -d /run/systemd/system ] && [ "$1" = remove ]; then
+    systemctl stop oob-agent.service >/dev/null 2>&1 || true
+fi
+exit 0
+PRERM
+chmod 0755 "$pkg/DEBIAN/postinst" "$pkg/DEBIAN/prerm"
+mkdir -p dist
+out="dist/oob-agent_${version}_${arch}.deb"
+fakeroot dpkg-deb --build --root-owner-group "$pkg" "$out" >/dev/null
+echo "$out"

@@ -55,7 +55,13 @@ let package = Package(
         .target(name: "SerialIO", dependencies: [systemPackage], swiftSettings: swiftSettings),
         .target(name: "ATModem", dependencies: ["SerialIO", "CUdev", log, systemPackage], swiftSettings: swiftSettings),
         .target(name: "Tunnel", dependencies: ["CLibSSH2", log], swiftSettings: swiftSettings),
-        .target(name: "SerialConsole", dependencies: ["SerialIO", log, systemPackage], swiftSettings: swiftSettings),
+        .target(
+            name: "SerialConsole",
+            dependencies: [
+                "SerialIO", log, systemPackage, .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(name: "CellularLink", dependencies: [log, systemPackage], swiftSettings: swiftSettings),
         .target(name: "PowerControl", dependencies: ["SerialIO", log, systemPackage], swiftSettings: swiftSettings),
         .target(
@@ -104,7 +110,10 @@ let package = Package(
         .testTarget(name: "TunnelTests", dependencies: ["Tunnel", "OOBTestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "SerialConsoleTests",
-            dependencies: ["SerialConsole", "OOBTestSupport"],
+            dependencies: [
+                "SerialConsole", "SerialIO", "OOBTestSupport", log,
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
         /// Drives CellularLink inside a network namespace for its tests and benchmark (`ip netns exec`).

@@ -1,2 +1,0 @@
-// Module SerialConsole: see README.md. (Skeleton file; replaced as the module is built.)
-enum SerialConsoleModule {}

@@ -1,2 +1,0 @@
-// Tests of SerialConsole go here.
-import Testing

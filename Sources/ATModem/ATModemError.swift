@@ -99,7 +99,7 @@ public struct ATModemError: Error, Hashable, Sendable, CustomStringConvertible {
         var s = message
         if let command { s += " [sent: \(command)" + (finalResult.map { "; modem: \($0)" } ?? "") + "]" }
         else if let finalResult { s += " [modem: \(finalResult)]" }
-        if let underlying, case .serial = underlying { s += " (\(underlying))" }
+        if let underlying, case .serial(let e) = underlying, !message.contains(e.message) { s += " (\(underlying))" }
         return s
     }
 

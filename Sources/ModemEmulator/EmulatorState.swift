@@ -67,7 +67,7 @@ struct EmulatorState: Sendable {
         prompt = nil
         input.removeAll()
         pendingOutput.removeAll()
-        emit("\r\n^BOOT:37478870,0,0,0,77\r\n", delay: .milliseconds(50))
+        emit("\r\n^SYSSTART\r\n", delay: .milliseconds(50))
     }
 
     // MARK: - Output
@@ -190,6 +190,8 @@ struct EmulatorState: Sendable {
                 break
             case 0x08:
                 if !input.isEmpty { input.removeLast() }
+            case 0x00..<0x20:
+                break  // ESC and other control characters mean nothing in command mode
             default:
                 if input.count < 4096 { input.append(b) }
             }
@@ -412,7 +414,7 @@ struct EmulatorState: Sendable {
         if ubody.hasPrefix("+CMGS=") {
             let arg = String(body.dropFirst(6))
             if textMode {
-                let recipient = arg.trimmingCharacters(in: "\" ")
+                let recipient = ATParameters.split(arg).first ?? ""
                 guard !recipient.isEmpty else { return error(cms: 305) }
                 prompt = .text(recipient: recipient)
             } else {

@@ -73,6 +73,10 @@ public final class ModemEmulator: Sendable {
         public var smsc: String?
         /// How long a reboot (`+CFUN=1,1`) keeps the device away.
         public var rebootTime: Duration
+        /// Keep a descriptor on the device open inside this process (so closing and reopening the port never looks
+        /// like a hang-up). Set it to false when another process opens the device (the CLI tests): that process's
+        /// exclusive open would otherwise find this process holding the device and refuse it as busy.
+        public var keepsDeviceOpen: Bool = true
 
         /// A plain E1752: no PIN, PDU mode, no noise, immediate replies, 25 slots.
         public init(pin: String? = nil, textModeOnly: Bool = false, noise: Noise = .off,
@@ -126,6 +130,7 @@ public final class ModemEmulator: Sendable {
     public init(configuration: Configuration = Configuration()) throws {
         let pty = try PseudoTerminal()
         state = Mutex(EmulatorState(configuration: configuration, path: pty.slavePath))
+        if !configuration.keepsDeviceOpen { pty.releaseSlaveKeeper() }
         let box = PTYBox(pty)
         let link = EmulatorLink()
         link.emulator = self
@@ -295,6 +300,7 @@ struct EmulatorLoop {
             }
         }
         if control.reappear, let p = try? PseudoTerminal() {
+            if !emulator.state.withLock({ $0.configuration.keepsDeviceOpen }) { p.releaseSlaveKeeper() }
             pty = p
             emulator.state.withLock { s in
                 s.path = p.slavePath
@@ -312,12 +318,16 @@ struct EmulatorLoop {
             if !bytes.isEmpty {
                 emulator.state.withLock { $0.receive(bytes) }
             }
+        } else {
+            // Without a keeper descriptor, poll reports a hang-up at once while nobody has the device open.
+            Thread.sleep(forTimeInterval: 0.002)
         }
         let due = emulator.state.withLock { $0.takeDueOutput(now: Monotonic.now()) }
         var rest = due[...]
         var attempts = 0
         while !rest.isEmpty, attempts < 400 {
-            let n = (try? p.writeMaster(rest)) ?? 0
+            // EIO: nobody has the device open; what a modem says then is lost.
+            guard let n = try? p.writeMaster(rest) else { break }
             rest = rest.dropFirst(n)
             if n == 0 {
                 // Nobody reads the slave (the port is closed) and the pty buffer is full: drop the rest.

@@ -167,7 +167,6 @@ struct ModemInfoCommand: AsyncParsableCommand {
     func run() async throws {
         try await runReportingFailures {
             let modem = try await options.open()
-            defer { Task { await modem.close() } }
             do {
                 let id = try await modem.identity()
                 let sim = (try? await modem.simState()) ?? "unknown"

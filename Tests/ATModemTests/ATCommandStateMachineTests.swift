@@ -90,6 +90,21 @@ struct ATCommandStateMachineTests {
         #expect(cmgr.unsolicited.map(\.line) == ["+ZDONR: \"X\""])
     }
 
+    @Test("unsolicited codes understood: new SMS, signal, registration, Huawei heartbeat versus a real start")
+    func events() {
+        func e(_ line: String, _ body: String? = nil) -> UnsolicitedEvent { UnsolicitedEvent(UnsolicitedLine(line: line, body: body)) }
+        #expect(e("+CMTI: \"SM\",7") == .newMessage(storage: "SM", index: 7))
+        #expect(e("+CDSI: \"SR\",1") == .newStatusReport(storage: "SR", index: 1))
+        #expect(e("^RSSI:23") == .signal(SignalQuality(rssi: 23)))
+        #expect(e("+CREG: 5,\"2AF5\",\"0B88E350\"") == .registration(Registration(status: .roaming, locationAreaCode: "2AF5", cellID: "0B88E350")))
+        #expect(e("^BOOT:37478870,0,0,0,77") == .heartbeat)
+        #expect(e("^SYSSTART") == .boot)
+        #expect(e("^SMMEMFULL: \"SM\"") == .storageFull(storage: "SM"))
+        #expect(e("+CMT: ,30", "0791AB") == .messageRouted(body: "0791AB"))
+        #expect(e("RING") == .ring)
+        #expect(e("+ZPASR: \"UMTS\"") == .other(UnsolicitedLine(line: "+ZPASR: \"UMTS\"")))
+    }
+
     @Test("timeout returns what the command had and goes idle")
     func timeout() {
         var m = ATCommandStateMachine()

@@ -21,6 +21,24 @@ func openModem(_ emulator: ModemEmulator, pin: String? = nil, commandTimeout: Du
                                 locate: { [emulator] in emulator.devicePath })
 }
 
+/// The first unsolicited event that matches, or nil after `seconds` (a test never hangs on a missing event).
+func firstEvent(_ modem: Modem, within seconds: Double = 5,
+                where match: @escaping @Sendable (UnsolicitedEvent) -> Bool) async -> UnsolicitedEvent? {
+    await withTaskGroup(of: UnsolicitedEvent?.self) { group in
+        group.addTask {
+            for await event in modem.unsolicited where match(event) { return event }
+            return nil
+        }
+        group.addTask {
+            try? await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
+            return nil
+        }
+        let first = await group.next() ?? nil
+        group.cancelAll()
+        return first
+    }
+}
+
 @Suite("Modem against the emulator on a real pty", .serialized, .timeLimit(.minutes(3)))
 struct ModemEmulatorTests {
     @Test("initialises a stick with echo on: echo off, PDU mode, SM storage, +CNMI")
@@ -74,6 +92,9 @@ struct ModemEmulatorTests {
             #expect(list.map(\.index) == Array(0..<6))
             #expect(list.allSatisfy { $0.pdu == helloPDU })
         }
+        // The ^RSSI lines that split the PDU lines went to the unsolicited stream.
+        let signal = await firstEvent(modem) { if case .signal = $0 { true } else { false } }
+        #expect(signal == .signal(SignalQuality(rssi: 20)))
         #expect(try await modem.readMessage(index: 3)?.pdu == helloPDU)
         try await modem.deleteMessage(index: 3)
         #expect(try await modem.readMessage(index: 3) == nil)
@@ -88,13 +109,7 @@ struct ModemEmulatorTests {
         let modem = try await openModem(emulator)
         try await modem.initialize()
         let index = emulator.deliver(pdu: helloPDU)
-        var found: UnsolicitedEvent?
-        for await event in modem.unsolicited {
-            if case .newMessage = event {
-                found = event
-                break
-            }
-        }
+        let found = await firstEvent(modem) { if case .newMessage = $0 { true } else { false } }
         #expect(found == .newMessage(storage: "SM", index: try #require(index)))
         await modem.close()
     }
@@ -213,7 +228,11 @@ struct ModemEmulatorTests {
         defer { emulator.stop() }
         let modem = try await openModem(emulator)
         try await modem.initialize()
+        let path = try #require(emulator.devicePath)
         emulator.vanish()
+        // The engine notices the hang-up by itself, without a command.
+        let gone = await firstEvent(modem) { if case .deviceVanished = $0 { true } else { false } }
+        #expect(gone == .deviceVanished(path: path))
         do {
             _ = try await modem.signal()
             Issue.record("a vanished modem answered")
@@ -257,14 +276,8 @@ struct ModemEmulatorTests {
         #expect(emulator.lostMessages == 1)
         let status = try await modem.storageStatus()
         #expect(status.isFull)
-        var sawFull = false
-        for await event in modem.unsolicited {
-            if case .storageFull = event {
-                sawFull = true
-                break
-            }
-        }
-        #expect(sawFull)
+        let full = await firstEvent(modem) { if case .storageFull = $0 { true } else { false } }
+        #expect(full == .storageFull(storage: "SM"))
         try await modem.deleteMessage(index: 0)
         #expect(emulator.deliver(pdu: helloPDU) == 0)
         await modem.close()
@@ -281,6 +294,65 @@ struct ModemEmulatorTests {
         } catch let e as ATModemError {
             #expect(e.code == .serialPort)
             #expect(e.message.contains("busy"))
+        }
+        await modem.close()
+    }
+
+    @Test("a modem left at the > prompt by a crashed sender is brought back by ESC during resynchronisation")
+    func leftAtPrompt() async throws {
+        let emulator = try ModemEmulator()
+        defer { emulator.stop() }
+        do {
+            let port = try SerialPort(path: try #require(emulator.devicePath))
+            try port.writeAll(Array("ATE0\rAT+CMGS=23\r".utf8))
+            try await Task.sleep(for: .milliseconds(200))
+            port.close()
+        }
+        let modem = try await openModem(emulator)
+        let report = try await modem.initialize()
+        #expect(report.mode == .pdu)
+        #expect(emulator.outbox.isEmpty)
+        await modem.close()
+    }
+
+    @Test("withOpened closes the port when the body is done, so it can be opened again")
+    func scoped() async throws {
+        let emulator = try ModemEmulator()
+        defer { emulator.stop() }
+        let path = try #require(emulator.devicePath)
+        let model = try await Modem.withOpened(path: path, logger: quietLogger) { modem in
+            try await modem.initialize()
+            return try await modem.identity().model
+        }
+        #expect(model == "E1752")
+        let again = try await Modem.withOpened(path: path, logger: quietLogger) { try await $0.signal().dBm }
+        #expect(again == -73)
+    }
+
+    @Test("many concurrent callers: one command in flight, every caller gets its own answer")
+    func concurrentCallers() async throws {
+        let emulator = try ModemEmulator(configuration: .init(noise: .insideResponses, noiseInterval: .milliseconds(20)))
+        defer { emulator.stop() }
+        emulator.deliver(pdu: helloPDU)
+        let modem = try await openModem(emulator)
+        try await modem.initialize()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 0..<30 {
+                group.addTask {
+                    switch i % 3 {
+                    case 0:
+                        let rssi = try await modem.signal().rssi
+                        #expect(rssi == 20)
+                    case 1:
+                        let model = try await modem.identity().model
+                        #expect(model == "E1752")
+                    default:
+                        let pdus = try await modem.listMessages().map(\.pdu)
+                        #expect(pdus == [helloPDU])
+                    }
+                }
+            }
+            try await group.waitForAll()
         }
         await modem.close()
     }

@@ -72,4 +72,35 @@ struct PDUEncodeTests {
             try SMSTimestamp(year: 2026, month: 2, day: 3, hour: 0, minute: 0, second: 0, utcOffsetMinutes: 10)
         }
     }
+
+    @Test("absolute and enhanced validity periods round-trip; an invalid time stamp is refused")
+    func validityFormats() throws {
+        let until = try SMSTimestamp(
+            year: 2026, month: 12, day: 24, hour: 18, minute: 0, second: 0, utcOffsetMinutes: 345)
+        let absolute = try SMSEncoder.submitPDUs(to: "+1555", text: "x", validity: .absolute(until))[0]
+        guard case .submit(let a) = try PDUDecoder.decode(hex: absolute).pdu else {
+            Issue.record("not a submit")
+            return
+        }
+        #expect(a.validityPeriod == .absolute(until))
+        #expect(until.iso8601 == "2026-12-24T18:00:00+05:45")
+        let raw: [UInt8] = [0x01, 0x0A, 0, 0, 0, 0, 0]
+        let enhanced = try SMSEncoder.submitPDUs(to: "+1555", text: "x", validity: .enhanced(raw))[0]
+        guard case .submit(let e) = try PDUDecoder.decode(hex: enhanced).pdu else {
+            Issue.record("not a submit")
+            return
+        }
+        #expect(e.validityPeriod == .enhanced(raw))
+        // A decoded zone octet 0xF7 (non-decimal semi-octet) reads as 85 quarter hours: decodable, not encodable.
+        var reader = PDUReader([0x62, 0x21, 0x42, 0x81, 0x00, 0x00, 0xF7])
+        let odd = try SMSTimestamp.read(&reader, field: "TP-SCTS")
+        #expect(odd.utcOffsetMinutes == 85 * 15)
+        #expect(throws: PDUError.self) { try SMSEncoder.submit(to: "+1555", text: "x", validity: .absolute(odd)) }
+        #expect(throws: PDUError.self) { try SMSEncoder.deliver(from: "+1", text: "x", timestamp: odd) }
+        #expect(throws: PDUError.self) { try SMSTimestamp(secondsSince1970: .max, utcOffsetMinutes: 0) }
+        #expect(throws: PDUError.self) { try SMSTimestamp(secondsSince1970: 0, utcOffsetMinutes: .min) }
+        #expect(ValidityPeriod.relative(atLeastSeconds: 86_400) == .relative(167))
+        #expect(ValidityPeriod.seconds(relative: 0) == 300)
+        #expect(ValidityPeriod.seconds(relative: 255) == 63 * 7 * 86_400)
+    }
 }

@@ -44,3 +44,25 @@ struct PseudoTerminalTests {
         }
     }
 }
+
+@Suite("SerialPort reads: idle versus hung up", .serialized, .timeLimit(.minutes(1)))
+struct SerialPortHangUpTests {
+    @Test("an idle port reads empty (a tty's 0-byte read is not a hang-up); a closed pty is .vanished")
+    func idleIsNotVanished() throws {
+        let pty = try PseudoTerminal()
+        let port = try SerialPort(path: pty.slavePath)
+        #expect(try port.read() == [])
+        #expect(try port.read() == [])
+        _ = try pty.writeMaster(Array("OK\r\n".utf8))
+        #expect(try port.waitReadable(timeoutMilliseconds: 2000))
+        #expect(try port.read() == Array("OK\r\n".utf8))
+        pty.close()
+        do {
+            _ = try port.read()
+            _ = try port.read()
+            Issue.record("a read on a hung-up pty succeeded")
+        } catch {
+            #expect(error.code == .vanished)
+        }
+    }
+}

@@ -59,18 +59,22 @@ public final class ATCommandEngine: Sendable {
     let logger: Logger
     let options: Options
     let unsolicitedHandler: (@Sendable (UnsolicitedLine) -> Void)?
+    let vanishHandler: (@Sendable (String) -> Void)?
 
     /// Makes an engine with no port yet; `reopen(path:)` attaches one. Starts the engine's thread.
     /// - Parameters:
     ///   - options: recovery timing.
     ///   - logger: where the engine logs.
     ///   - unsolicitedHandler: called on the engine's thread for every unsolicited code, besides `unsolicited`.
+    ///   - vanishHandler: called on the engine's thread with the device path when the device goes away.
     /// - Throws: `ATModemError` when the wake-up pipe cannot be made.
     public init(options: Options = Options(), logger: Logger,
-                unsolicitedHandler: (@Sendable (UnsolicitedLine) -> Void)? = nil) throws {
+                unsolicitedHandler: (@Sendable (UnsolicitedLine) -> Void)? = nil,
+                vanishHandler: (@Sendable (String) -> Void)? = nil) throws {
         self.options = options
         self.logger = logger
         self.unsolicitedHandler = unsolicitedHandler
+        self.vanishHandler = vanishHandler
         (unsolicited, unsolicitedContinuation) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1024))
         wake = try WakeupPipe()
         let thread = Thread { [self] in
@@ -89,12 +93,15 @@ public final class ATCommandEngine: Sendable {
     ///   - logger: where the engine logs (≤ debug; traffic at trace).
     /// - Throws: `ATModemError` (`.serialPort` naming the problem, e.g. a busy port and its holder).
     ///   - unsolicitedHandler: called on the engine's thread for every unsolicited code, besides `unsolicited`.
+    ///   - vanishHandler: called on the engine's thread with the device path when the device goes away.
     public static func open(path: String, configuration: SerialConfiguration = SerialConfiguration(),
                             options: Options = Options(), logger: Logger,
-                            unsolicitedHandler: (@Sendable (UnsolicitedLine) -> Void)? = nil)
+                            unsolicitedHandler: (@Sendable (UnsolicitedLine) -> Void)? = nil,
+                            vanishHandler: (@Sendable (String) -> Void)? = nil)
         async throws -> ATCommandEngine
     {
-        let engine = try ATCommandEngine(options: options, logger: logger, unsolicitedHandler: unsolicitedHandler)
+        let engine = try ATCommandEngine(options: options, logger: logger, unsolicitedHandler: unsolicitedHandler,
+                                         vanishHandler: vanishHandler)
         do {
             try await engine.reopen(path: path, configuration: configuration)
         } catch {
@@ -186,6 +193,16 @@ private struct EngineLoop {
 
     mutating func run() {
         while true {
+            // close() does not wait for the command in flight: that one fails with .closed at once.
+            let closeRequest = engine.shared.withLock { s -> ATCommandEngine.Request? in
+                guard s.closed, let i = s.requests.firstIndex(where: { if case .close = $0 { true } else { false } })
+                else { return nil }
+                return s.requests.remove(at: i)
+            }
+            if let closeRequest {
+                _ = handle(closeRequest)
+                return
+            }
             if current == nil {
                 let next = engine.shared.withLock { s -> ATCommandEngine.Request? in
                     s.requests.isEmpty ? nil : s.requests.removeFirst()
@@ -361,6 +378,7 @@ private struct EngineLoop {
         port = nil
         framer.reset()
         engine.shared.withLock { $0.path = nil }
+        engine.vanishHandler?(path)
     }
 
     mutating func handleTimeout() {
@@ -396,13 +414,17 @@ private struct EngineLoop {
             framer.reset()
             _ = machine.timeout()
             let probe = ATCommand("AT", timeout: engine.options.resyncTimeout)
+            // ESC first: a modem left waiting for an SMS body after "> " (a crashed sender) takes everything as
+            // message text until ESC cancels it (TS 27.005 §3.5.1); in command mode, V.250 ignores what precedes "AT".
+            try? p.writeAll([0x1B], timeoutMilliseconds: 500)
             perform(machine.send(probe))
             var answered: FinalResult?
             let deadline = Monotonic.now() + nanoseconds(probe.timeout)
             while answered == nil, port != nil, Monotonic.now() < deadline {
                 answered = pump(until: deadline, stopOnCompletion: true)
             }
-            if answered == .ok {
+            if answered != nil {
+                // Any final result (ERROR included) means the modem listens again.
                 // Let late lines of the timed-out command arrive and be dropped before the next command starts.
                 _ = pump(until: Monotonic.now() + nanoseconds(engine.options.settleTime), stopOnCompletion: false)
                 if hung { logger.info("modem answers again") }

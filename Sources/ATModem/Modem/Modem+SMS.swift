@@ -3,7 +3,7 @@
 extension Modem {
     /// Sends a text SMS: GSM 7-bit or UCS-2 chosen by content, split into concatenated parts when long
     /// (PDU mode; `AT+CMGS=<length>`, the `> ` prompt, the PDU and Ctrl-Z per part). In text mode (the fallback),
-    /// only a single part in the GSM 7-bit alphabet can be sent.
+    /// only a single part of ASCII text (the IRA character set) can be sent.
     /// - Parameters:
     ///   - recipient: `+` and digits (E.164) or national digits.
     ///   - text: the message.
@@ -28,12 +28,12 @@ extension Modem {
             }
             return references
         case .text:
-            guard GSM7.canEncode(text), text.count <= SMSEncoder.singleGSM7Septets else {
+            let ira = text.unicodeScalars.allSatisfy { $0.value >= 0x20 && $0.value < 0x7F || $0 == "\n" }
+            guard ira, GSM7.canEncode(text), text.count <= SMSEncoder.singleGSM7Septets else {
                 throw ATModemError(
                     code: .unsupported,
-                    message: "the modem only works in text mode, which sends a single GSM 7-bit part: this text is "
-                        + "too long or has characters outside the GSM alphabet; shorten it or use a modem that "
-                        + "accepts PDU mode")
+                    message: "the modem only works in text mode, which sends a single part of plain ASCII: this "
+                        + "text is too long or has other characters; shorten it or use a modem that accepts PDU mode")
             }
             guard recipient.first == "+" || recipient.first?.isNumber == true,
                   recipient.dropFirst().allSatisfy(\.isNumber)

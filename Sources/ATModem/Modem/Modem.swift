@@ -69,7 +69,9 @@ public actor Modem {
         public var imsi: String?
     }
 
-    /// Unsolicited events (new SMS, signal, registration, boot, …). Finishes at `close()`.
+    /// Unsolicited events (new SMS, signal, registration, a vanished device, …), the newest 1024 kept while
+    /// nobody reads. One consumer at a time; it finishes at `close()` (and, as any `AsyncStream`, when the task
+    /// iterating it is cancelled).
     public nonisolated let unsolicited: AsyncStream<UnsolicitedEvent>
     let eventContinuation: AsyncStream<UnsolicitedEvent>.Continuation
     /// The engine underneath (for raw commands and its raw unsolicited stream).
@@ -110,9 +112,29 @@ public actor Modem {
         let continuation = events.1
         let engine = try await ATCommandEngine.open(
             path: path, configuration: configuration, options: options.engine, logger: logger,
-            unsolicitedHandler: { continuation.yield(UnsolicitedEvent($0)) })
+            unsolicitedHandler: { continuation.yield(UnsolicitedEvent($0)) },
+            vanishHandler: { continuation.yield(.deviceVanished(path: $0)) })
         return Modem(engine: engine, events: events, path: path, configuration: configuration, options: options,
                      logger: logger, locate: locate)
+    }
+
+    /// Opens the modem, runs `body` with it, and closes it whatever `body` does.
+    /// - Parameters: as `open(path:configuration:options:logger:locate:)`; `body` gets the (uninitialised) modem.
+    /// - Throws: what `open` or `body` throws.
+    public static func withOpened<Result: Sendable>(
+        path: String, configuration: SerialConfiguration = SerialConfiguration(), options: Options = Options(),
+        logger: Logger, locate: (@Sendable () -> String?)? = nil, _ body: (Modem) async throws -> Result
+    ) async throws -> Result {
+        let modem = try await open(path: path, configuration: configuration, options: options, logger: logger,
+                                   locate: locate)
+        do {
+            let result = try await body(modem)
+            await modem.close()
+            return result
+        } catch {
+            await modem.close()
+            throw error
+        }
     }
 
     /// Closes the port and finishes `unsolicited`. Idempotent.
@@ -168,7 +190,8 @@ public actor Modem {
             mode = .pdu
         } else if (try? await run("AT+CMGF=1")) != nil {
             mode = .text
-            _ = try? await run("AT+CSCS=\"GSM\"")
+            // IRA (ASCII): what this program writes and reads in text mode.
+            _ = try? await run("AT+CSCS=\"IRA\"")
             logger.info("modem refuses PDU mode; using text mode")
         } else {
             throw ATModemError(
@@ -200,7 +223,16 @@ public actor Modem {
 
     /// Reads the SIM state and enters the PIN when asked; returns whether it did.
     func unlockSIM() async throws -> Bool {
-        let state = try await simState()
+        // Right after a (re)boot the SIM may still be busy (+CME ERROR: 14) or not answer +CPIN? yet.
+        var state = ""
+        for attempt in 0..<8 {
+            do {
+                state = try await simState()
+                break
+            } catch let e as ATModemError where e.code == .commandFailed && attempt < 7 {
+                try await Task.sleep(for: .milliseconds(750))
+            }
+        }
         switch state {
         case "READY": return false
         case "SIM PIN":
@@ -358,7 +390,13 @@ public actor Modem {
         restart.skipsHungProbe = true
         _ = try? await engine.execute(restart)
         await engine.detach()
-        try await Task.sleep(for: .milliseconds(500))
+        // Wait for the stick to drop off the bus (up to 5 s), so the old device is not taken for the rebooted one.
+        let gone = ContinuousClock.now + .seconds(5)
+        while ContinuousClock.now < gone {
+            guard let p = locate(), p == openedPath, FileManager.default.fileExists(atPath: p) else { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        try await Task.sleep(for: .milliseconds(300))
         try await reattach(timeout: options.resetTimeout)
         return try await initialize()
     }

@@ -12,14 +12,18 @@ public enum UnsolicitedEvent: Hashable, Sendable {
     case signal(SignalQuality)
     /// `+CREG: <stat>…`: the registration changed.
     case registration(Registration)
-    /// `^BOOT` (Huawei's periodic heartbeat) or `^SYSSTART`.
+    /// `^SYSSTART`: the modem (re)started; its settings (echo, PDU mode, `+CNMI`, the SIM PIN) are gone.
     case boot
+    /// `^BOOT:…`: Huawei's periodic heartbeat (despite its name, not a reboot): ignore it.
+    case heartbeat
     /// `^SMMEMFULL` (Huawei): the SMS storage is full; new messages are lost until some are deleted.
     case storageFull(storage: String)
     /// `RING` / `+CRING`: an incoming call.
     case ring
     /// `+CUSD`: a USSD answer (raw parameters).
     case ussd(String)
+    /// The device went away (unplugged, rebooting): commands fail until `Modem.reopen()` or `reset()` finds it.
+    case deviceVanished(path: String)
     /// Anything else, as received.
     case other(UnsolicitedLine)
 
@@ -39,8 +43,11 @@ public enum UnsolicitedEvent: Hashable, Sendable {
             if let s = SignalQuality.parse(huaweiRSSI: u.line) { self = .signal(s); return }
         case "+CREG":
             if let r = Registration.parse(cregUnsolicited: u.line) { self = .registration(r); return }
-        case "^BOOT", "^SYSSTART":
+        case "^SYSSTART":
             self = .boot
+            return
+        case "^BOOT":
+            self = .heartbeat
             return
         case "^SMMEMFULL":
             self = .storageFull(storage: f.first ?? "")

@@ -117,7 +117,11 @@ enum PDUAddress {
                 break
             }
         }
-        if numeric && (!international || nibbles.allSatisfy { $0 <= 9 }) {
+        // International numbers are decimal; a sender that may be alphanumeric is numeric only when it holds
+        // nothing but 0-9, * and # (so "abc" stays a name).
+        let digitsOnly = nibbles.allSatisfy { $0 <= 9 }
+        let dialable = nibbles.allSatisfy { $0 <= 11 }
+        if numeric && (international ? digitsOnly : (allowAlphanumeric ? dialable : true)) {
             guard nibbles.count <= maximumSemiOctets else {
                 throw .invalidInput(field, "'\(address)' has more than \(maximumSemiOctets) digits")
             }

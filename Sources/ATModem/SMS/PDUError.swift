@@ -56,12 +56,8 @@ public struct PDUError: Error, Hashable, Sendable, CustomStringConvertible {
         self.message = message
     }
 
-    public var description: String {
-        var where_ = ""
-        if let field { where_ += " at \(field)" }
-        if let offset { where_ += " (offset \(offset))" }
-        return "PDU \(code)\(where_): \(message)"
-    }
+    /// The message, prefixed so a journal line says where it comes from; it already names field and offset.
+    public var description: String { "SMS PDU: \(message)" }
 
     // MARK: - Factories
 
@@ -70,7 +66,7 @@ public struct PDUError: Error, Hashable, Sendable, CustomStringConvertible {
         PDUError(
             code: .truncated, field: field, offset: offset,
             message: "truncated at \(field) (offset \(offset)): needs \(needed) octet(s), \(available) left; "
-                + "the PDU is incomplete - read the whole +CMGR/+CMGL line, and pass hasSMSC: false for a bare TPDU"
+                + "the PDU is cut short or corrupt - pass the whole PDU line (and hasSMSC: false only for a bare TPDU)"
         )
     }
 

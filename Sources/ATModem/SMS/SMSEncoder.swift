@@ -56,6 +56,7 @@ public enum SMSEncoder {
         let scaAddress = try smsc.map { (s: String) throws(PDUError) in
             try PDUAddress.encode(s, field: "smsc", allowAlphanumeric: false)
         }
+        if case .absolute(let stamp) = validity { try stamp.validateForEncoding() }
         let (encoding, payloads) = try split(text)
         let reference = Int(concatReference ?? UInt8.random(in: 0...255))
         var result: [EncodedPDU] = []
@@ -124,7 +125,8 @@ public enum SMSEncoder {
     ///   - smsc: the SMSC address for the SCA field, or `nil` for an empty field (`00`).
     ///   - concatReference: the 8-bit reference shared by the parts (`nil` picks one at random).
     /// - Returns: one PDU per part, in sequence order.
-    /// - Throws: ``PDUError`` `.invalidInput` for an unusable sender or text needing more than 255 parts.
+    /// - Throws: ``PDUError`` `.invalidInput` for an unusable sender or time stamp, or text needing more than 255
+    ///   parts.
     public static func deliver(
         from sender: String, text: String, timestamp: SMSTimestamp, smsc: String? = nil,
         concatReference: UInt8? = nil
@@ -133,6 +135,7 @@ public enum SMSEncoder {
         let scaAddress = try smsc.map { (s: String) throws(PDUError) in
             try PDUAddress.encode(s, field: "smsc", allowAlphanumeric: false)
         }
+        try timestamp.validateForEncoding()
         let (encoding, payloads) = try split(text)
         let reference = Int(concatReference ?? UInt8.random(in: 0...255))
         var result: [EncodedPDU] = []

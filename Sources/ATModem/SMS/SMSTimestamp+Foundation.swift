@@ -12,7 +12,10 @@ extension SMSTimestamp {
     /// Creates the time stamp of `date` as seen at `utcOffsetMinutes`.
     /// - Throws: ``PDUError`` `.invalidInput` outside 2000...2099 or for an offset that is not whole quarter hours.
     public init(date: Date, utcOffsetMinutes: Int) throws(PDUError) {
-        try self.init(
-            secondsSince1970: Int64(date.timeIntervalSince1970.rounded(.down)), utcOffsetMinutes: utcOffsetMinutes)
+        let seconds = date.timeIntervalSince1970.rounded(.down)
+        guard seconds.isFinite, abs(seconds) < 1e15 else {
+            throw .invalidInput("SMSTimestamp", "date \(date) is outside 2000...2099")
+        }
+        try self.init(secondsSince1970: Int64(seconds), utcOffsetMinutes: utcOffsetMinutes)
     }
 }

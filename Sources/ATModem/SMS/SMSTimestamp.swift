@@ -6,19 +6,19 @@
 /// The two-digit year is read as 20YY.
 public struct SMSTimestamp: Hashable, Sendable, CustomStringConvertible {
     /// Full year (20YY).
-    public var year: Int
+    public let year: Int
     /// Month 1...12.
-    public var month: Int
+    public let month: Int
     /// Day of month 1...31.
-    public var day: Int
+    public let day: Int
     /// Hour 0...23.
-    public var hour: Int
+    public let hour: Int
     /// Minute 0...59.
-    public var minute: Int
+    public let minute: Int
     /// Second 0...59.
-    public var second: Int
+    public let second: Int
     /// Offset of the local time from UTC in minutes (a multiple of 15; e.g. `-300` for `-05:00`).
-    public var utcOffsetMinutes: Int
+    public let utcOffsetMinutes: Int
 
     /// Octets of a time stamp field (TS 23.040 §9.2.3.11).
     static let octetCount = 7
@@ -40,6 +40,13 @@ public struct SMSTimestamp: Hashable, Sendable, CustomStringConvertible {
         self.minute = minute
         self.second = second
         self.utcOffsetMinutes = utcOffsetMinutes
+        try validateForEncoding()
+    }
+
+    /// Checks that the fields can be written as a TS 23.040 §9.2.3.11 time stamp (a decoded time stamp may carry a
+    /// zone beyond ±19:45 read from a non-decimal octet).
+    /// - Throws: ``PDUError`` `.invalidInput` naming the field that is out of range.
+    func validateForEncoding() throws(PDUError) {
         if let problem = validationProblem() { throw .invalidInput("SMSTimestamp", problem) }
         guard (2000...2099).contains(year) else {
             throw .invalidInput("SMSTimestamp", "year \(year) is outside 2000...2099 (two-digit years)")
@@ -63,6 +70,14 @@ public struct SMSTimestamp: Hashable, Sendable, CustomStringConvertible {
     /// Creates the time stamp of an instant (seconds since 1970-01-01T00:00:00Z) as seen in a zone.
     /// - Throws: ``PDUError`` `.invalidInput` when the instant falls outside 2000...2099 or the offset is unusable.
     public init(secondsSince1970: Int64, utcOffsetMinutes: Int) throws(PDUError) {
+        // 1990...2110 bounds the arithmetic below; the field checks then enforce 2000...2099.
+        guard (631_152_000...4_417_977_600).contains(secondsSince1970),
+            abs(utcOffsetMinutes) <= Self.maximumQuarterHours * 15
+        else {
+            throw .invalidInput(
+                "SMSTimestamp",
+                "instant \(secondsSince1970) at offset \(utcOffsetMinutes) min is outside 2000...2099 or ±19:45")
+        }
         let local = secondsSince1970 + Int64(utcOffsetMinutes) * 60
         let days = local >= 0 ? local / 86_400 : (local - 86_399) / 86_400
         let secondsOfDay = Int(local - days * 86_400)

@@ -38,7 +38,15 @@ final class ConsoleLog {
     }
 
     private func open() throws(SerialConsoleError) {
-        switch system_open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640) {
+        var result = system_open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
+        if case .failure(.noSuchFileOrDirectory) = result {
+            // The log's directory (e.g. /var/log/oob-agent) is created once, like the socket's.
+            let parent = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+            if !parent.isEmpty, case .success = system_mkdir(parent, 0o750) {
+                result = system_open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
+            }
+        }
+        switch result {
         case .success(let value):
             fd = value
             if case .success(let st) = system_fstat(fd) { size = Int(st.st_size) } else { size = 0 }

@@ -94,7 +94,7 @@ final class RelayLoop {
 
     private var machine = ConsoleRelayStateMachine()
     private var listener: CInt = -1
-    private var device: SerialPort?
+    private var device: ConsoleDevice?
     private var deviceEverOpened = false
     private var reopenAt: Int64 = 0
     private var reopenDelay: Int
@@ -236,7 +236,7 @@ final class RelayLoop {
             if let device {
                 var events = Int16(POLLIN)
                 if toDevice.count > toDeviceStart { events |= Int16(POLLOUT) }
-                fds.append(pollfd(fd: device.fileDescriptor.rawValue, events: events, revents: 0))
+                fds.append(pollfd(fd: device.fd, events: events, revents: 0))
                 owners.append(nil)
                 deviceIndex = fds.count - 1
             } else {
@@ -335,27 +335,13 @@ final class RelayLoop {
 
     // MARK: - Device
 
-    /// Tries to open the device; returns an error only for settings the device rejects (fatal).
+    /// Tries to open the device; returns an error only when retrying cannot help (settings rejected, not a tty).
     private func openDevice() -> SerialConsoleError? {
-        do throws(SerialIOError) {
-            // A pty slave is legitimately held by the program that created it (an emulator, socat), which
-            // SerialPort's check for other holders would take for a rival: for a pty, exclusivity is the lock
-            // and TIOCEXCL only.
-            let isPTY = system_realpath(configuration.devicePath)?.hasPrefix("/dev/pts/") ?? false
-            let port = try SerialPort(
-                path: configuration.devicePath, configuration: configuration.serial,
-                exclusive: configuration.exclusive && !isPTY)
-            if configuration.exclusive && isPTY {
-                let fd = port.fileDescriptor.rawValue
-                if case .failure(.wouldBlock) = system_flock(fd, LOCK_EX | LOCK_NB) {
-                    port.close()
-                    throw SerialIOError(
-                        code: .busy, path: configuration.devicePath,
-                        message: "\(configuration.devicePath) is busy: another process holds its lock; stop it")
-                }
-                _ = system_setExclusiveTerminal(fd)
-            }
-            device = port
+        switch ConsoleDevice.open(
+            path: configuration.devicePath, configuration: configuration.serial, exclusive: configuration.exclusive)
+        {
+        case .success(let opened):
+            device = opened
             reopenDelay = configuration.reopenInitialDelayMilliseconds
             lastDeviceError = nil
             if deviceEverOpened {
@@ -366,22 +352,20 @@ final class RelayLoop {
             }
             perform(machine.deviceOpened(firstTime: !deviceEverOpened))
             deviceEverOpened = true
+            // What the kernel buffered before the open is console output too: read it now.
+            readDevice()
             return nil
-        } catch {
-            if error.code == .unsupportedSetting {
-                return SerialConsoleError(
-                    code: .device,
-                    message: "the console device \(configuration.devicePath) rejects its settings: \(error.message); "
-                        + "fix [console] baud, data_bits, parity, stop_bits or flow",
-                    underlying: error.underlying)
+        case .failure(let failure):
+            if failure.isFatal {
+                return SerialConsoleError(code: .device, message: failure.message)
             }
-            if lastDeviceError != error.message {
-                lastDeviceError = error.message
+            if lastDeviceError != failure.message {
+                lastDeviceError = failure.message
                 logger.info(
                     "Console device not available; retrying with backoff",
-                    metadata: ["error": "\(error)", "console.retry_ms": "\(reopenDelay)"])
+                    metadata: ["error": "\(failure.message)", "console.retry_ms": "\(reopenDelay)"])
                 if !deviceEverOpened {
-                    perform(machine.deviceLost(reason: error.message))
+                    perform(machine.deviceLost(reason: failure.message))
                 }
             }
             reopenAt = Monotonic.now() + Int64(reopenDelay) * 1_000_000
@@ -408,7 +392,7 @@ final class RelayLoop {
     }
 
     private func readDevice() {
-        guard let fd = device?.fileDescriptor.rawValue else { return }
+        guard let fd = device?.fd else { return }
         // A few reads per round at most, so clients and the writer get their turn under a flood.
         for _ in 0..<4 {
             let result = readBuffer.withUnsafeMutableBytes { system_read(fd, $0) }
@@ -453,7 +437,7 @@ final class RelayLoop {
     }
 
     private func flushToDevice() {
-        guard let fd = device?.fileDescriptor.rawValue else { return }
+        guard let fd = device?.fd else { return }
         while toDeviceStart < toDevice.count {
             let result = toDevice.withUnsafeBytes { system_write(fd, UnsafeRawBufferPointer(rebasing: $0[toDeviceStart...])) }
             switch result {
@@ -475,7 +459,7 @@ final class RelayLoop {
     }
 
     private func sendBreakNow() {
-        guard let fd = device?.fileDescriptor.rawValue else { return }
+        guard let fd = device?.fd else { return }
         switch system_tcsendbreak(fd, 0) {
         case .success:
             counters.breaksSent += 1

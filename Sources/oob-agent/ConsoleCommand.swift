@@ -76,10 +76,14 @@ struct ConsoleCommand: AsyncParsableCommand {
         case .detached, .inputClosed:
             return
         case .relayClosed(let notice):
-            let why = notice.map { " (\($0.text))" } ?? ""
-            printError(
-                "oob-agent console: the console relay closed the connection\(why); "
-                    + "if the daemon stopped, start it with `systemctl start oob-agent`")
+            if let notice, notice.kind == .dropped || notice.kind == .protocolError {
+                printError("oob-agent console: the console relay disconnected this client: \(notice.text)")
+            } else {
+                let why = notice.map { " (\($0.text))" } ?? ""
+                printError(
+                    "oob-agent console: the console relay closed the connection\(why); "
+                        + "if the daemon stopped, start it with `systemctl start oob-agent`")
+            }
             throw ExitCode(1)
         case .signal(let number):
             printError("oob-agent console: stopped by signal \(number); terminal restored")

@@ -230,6 +230,26 @@ struct ConsoleCommandTests {
         #expect(output.contains("no console relay is running"))
         #expect(output.contains("systemctl start oob-agent"))
 
+        // A socket file nobody listens on (left by a crashed daemon): connection refused.
+        let stale = dir.file("stale.sock")
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            let bytes = Array(stale.utf8)
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        #expect(bound == 0)
+        close(fd)
+        let (codeStale, outputStale) = runCapturing([oobAgentBinary, "console", "--socket", stale])
+        #expect(codeStale == 1)
+        #expect(outputStale.contains("nothing listens on \(stale)"))
+        #expect(outputStale.contains("systemctl start oob-agent"))
+
         let config = dir.file("agent.toml")
         let toml = "[modem]\nport = \"/dev/ttyUSB2\"\n\n[tunnel]\nhost = \"jump.example.net\"\n"
         let f = fopen(config, "w")

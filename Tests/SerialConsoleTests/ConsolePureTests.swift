@@ -1,5 +1,6 @@
 // Layer (a): the pure parts — frame codec, escape parser, scrollback ring, writer-seat state machine.
 
+import SerialIO
 import Testing
 
 @testable import SerialConsole
@@ -254,5 +255,55 @@ struct ConsoleRelayStateMachineTests {
         #expect(back.contains(.record(.deviceBack)))
         #expect(try m.input(from: a) == .forwardInput)
         #expect(try m.breakRequest(from: a).contains(.sendBreak))
+    }
+}
+
+@Suite("Relay configuration checks")
+struct ConsoleRelayConfigurationTests {
+    static let bad: [(ConsoleRelayConfiguration, String)] = [
+        (ConsoleRelayConfiguration(devicePath: "ttyUSB3", socketPath: "/run/c.sock"), "not an absolute path"),
+        (ConsoleRelayConfiguration(devicePath: "/dev/ttyUSB3", socketPath: "c.sock"), "[console] socket"),
+        (
+            ConsoleRelayConfiguration(
+                devicePath: "/dev/ttyUSB3", socketPath: "/run/" + String(repeating: "s", count: 120)),
+            "longer than a Unix socket path"
+        ),
+        (
+            ConsoleRelayConfiguration(
+                devicePath: "/dev/ttyUSB3", serial: SerialConfiguration(baudRate: 12345), socketPath: "/run/c.sock"),
+            "baud 12345 is not supported; use one of"
+        ),
+        (
+            ConsoleRelayConfiguration(
+                devicePath: "/dev/ttyUSB3", serial: SerialConfiguration(dataBits: 9), socketPath: "/run/c.sock"),
+            "data_bits 9"
+        ),
+        (
+            ConsoleRelayConfiguration(devicePath: "/dev/ttyUSB3", socketPath: "/run/c.sock", logPath: "console.log"),
+            "[console] log"
+        ),
+        (
+            ConsoleRelayConfiguration(devicePath: "/dev/ttyUSB3", socketPath: "/run/c.sock", clientBufferBytes: 10),
+            "client_buffer 10 is too small"
+        ),
+    ]
+
+    @Test("bad settings are refused with a message naming the key and the fix", arguments: bad)
+    func refused(configuration: ConsoleRelayConfiguration, expected: String) {
+        #expect {
+            try configuration.validate()
+        } throws: { error in
+            guard let error = error as? SerialConsoleError else { return false }
+            return error.code == .invalidConfiguration && error.message.contains(expected)
+        }
+    }
+
+    @Test("line settings are parsed from the words of the configuration file")
+    func serialSettings() throws {
+        let s = try ConsoleRelayConfiguration.serialSettings(
+            baud: 57600, dataBits: 7, parity: "Even", stopBits: 2, flow: "xonxoff")
+        #expect(s == SerialConfiguration(baudRate: 57600, dataBits: 7, parity: .even, stopBits: 2, flowControl: .xonxoff))
+        #expect(throws: SerialConsoleError.self) { try ConsoleRelayConfiguration.serialSettings(baud: 9600, parity: "mark") }
+        #expect(throws: SerialConsoleError.self) { try ConsoleRelayConfiguration.serialSettings(baud: 9600, flow: "dtr") }
     }
 }

@@ -56,12 +56,26 @@ struct ConsoleRelayPTYTests {
     @Test("what the router printed before anyone attached is replayed, then the console goes live")
     func scrollbackOnAttach() async throws {
         let h = try RelayHarness(scrollbackBytes: 4096)
+        // Printed before the relay opened the device: the kernel buffers it, and the relay keeps it.
+        let early = Array("U-Boot 2023.04\r\nDRAM:  512 MiB\r\n".utf8)
+        try h.routerWrite(early)
         try await h.start()
+        try await waitFor("the relay to read the early output") {
+            h.relay.statistics.bytesFromDevice == UInt64(early.count)
+        }
+        let first = try h.attach(.readOnly, scrollback: 100_000)
+        var firstReceived = Received()
+        collect(first, into: &firstReceived) { $0.frames.contains(.scrollbackEnd) }
+        #expect(firstReceived.output == early)
+        first.close()
+
         // A boot log longer than the ring: only its last 4096 bytes are kept.
         var boot: [UInt8] = []
         for i in 0..<300 { boot += Array("[    \(i).000000] kernel: line \(i) of the boot log\r\n".utf8) }
         try h.routerWrite(boot)
-        try await waitFor("the relay to read the boot log") { h.relay.statistics.bytesFromDevice == UInt64(boot.count) }
+        try await waitFor("the relay to read the boot log") {
+            h.relay.statistics.bytesFromDevice == UInt64(early.count + boot.count)
+        }
 
         let client = try h.attach(.readOnly, scrollback: 100_000)
         var received = Received()
@@ -399,6 +413,60 @@ struct ConsoleRelayPTYTests {
         #expect(!relay.statistics.listening)
         #expect(access(h.socketPath, F_OK) != 0)
         #expect(h.logText().contains("relay stopped --]"))
+    }
+
+    @Test("a stale socket left by a crash is replaced; a regular file in its place is refused with a fix")
+    func staleSocket() async throws {
+        let h = try RelayHarness()
+        mkdir(h.directory.file("run"), 0o755)
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            let bytes = Array(h.socketPath.utf8)
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        #expect(bound == 0)
+        close(fd)
+        try await h.start()
+        let client = try h.attach(.writer)
+        #expect(client.welcome.role == .writer)
+        try await h.stop()
+
+        let file = fopen(h.socketPath, "w")
+        fclose(file)
+        do {
+            try await h.relay.run()
+            Issue.record("the relay ran over a regular file")
+        } catch let error as SerialConsoleError {
+            #expect(error.code == .invalidConfiguration)
+            #expect(error.message.contains("exists and is not a socket; remove it"))
+        }
+    }
+
+    @Test("a log that cannot be opened stops the relay at start with the path and the fix")
+    func unwritableLog() async throws {
+        let directory = TempDirectory()
+        let blocker = fopen(directory.file("file"), "w")
+        fclose(blocker)
+        let relay = try ConsoleRelay(
+            configuration: ConsoleRelayConfiguration(
+                devicePath: "/dev/null", socketPath: directory.file("c.sock"),
+                logPath: directory.file("file/console.log")),
+            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        do {
+            try await relay.run()
+            Issue.record("the relay ran without its log")
+        } catch let error as SerialConsoleError {
+            #expect(error.code == .log)
+            #expect(error.message.contains("cannot open the console log \(directory.file("file/console.log"))"))
+            #expect(error.message.contains("change [console] log"))
+        }
+        #expect(access(directory.file("c.sock"), F_OK) != 0)
     }
 
     @Test("a client that connects but never says hello is dropped; the console goes on")

@@ -86,7 +86,7 @@ final class RelayHarness {
         router = try PseudoTerminal()
         devicePath = directory.file("console")
         socketPath = directory.file("run/console.sock")
-        logPath = directory.file("console.log")
+        logPath = directory.file("log/console.log")
         #expect(symlink(router.slavePath, devicePath) == 0)
         let configuration = ConsoleRelayConfiguration(
             devicePath: devicePath, serial: serial, socketPath: socketPath,

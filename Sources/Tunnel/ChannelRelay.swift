@@ -39,6 +39,8 @@ final class RelayBuffer {
 /// EOF → `channel_send_eof`; channel EOF → `shutdown(SHUT_WR)`. Runs on the tunnel's thread only.
 final class ChannelRelay {
     static let bufferSize = 64 * 1024
+    /// Bytes read from the local socket at once: 2 × 32 700, the most `libssh2_channel_write` sends per call.
+    static let localReadSize = 2 * 32_700
 
     let id: Int
     let forwardIndex: Int
@@ -183,8 +185,9 @@ final class ChannelRelay {
                         }
                     }
                 } else {
+                    // A multiple of libssh2's 32 700-byte write limit, so no runt packet follows each read.
                     let (p, cap) = up.writable
-                    switch system_recv(fd, p, cap, 0) {
+                    switch system_recv(fd, p, min(cap, ChannelRelay.localReadSize), 0) {
                     case .success(0):
                         localEOF = true
                         progressed = true

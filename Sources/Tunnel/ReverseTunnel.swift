@@ -28,6 +28,11 @@ public final class ReverseTunnel: Sendable {
         self.shared = try TunnelShared()
     }
 
+    deinit {
+        // Dropped without stop(): the thread tears the session down and ends by itself.
+        _ = shared.requestStop()
+    }
+
     /// Starts connecting in the background; reconnects by itself until `stop()`. Idempotent.
     public func start() {
         guard shared.markStarted() else { return }

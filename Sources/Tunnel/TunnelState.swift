@@ -35,7 +35,7 @@ public enum TunnelState: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// Figures for `status`: a snapshot taken at one instant.
-public struct TunnelStatistics: Hashable, Sendable {
+public struct TunnelStatistics: Hashable, Sendable, CustomStringConvertible {
     /// The state at the snapshot.
     public var state: TunnelState
     /// Bytes sent to the jump host over forwarded channels (local service → remote user).
@@ -63,5 +63,13 @@ public struct TunnelStatistics: Hashable, Sendable {
         reconnects = 0
         forwardsListening = 0
         lastError = nil
+    }
+
+    /// One line for `status`: state, bytes each way, channels, reconnects, last error.
+    public var description: String {
+        var s = "\(state); \(forwardsListening) forward(s) listening; to jump host \(bytesToJumpHost) B, from jump host "
+            + "\(bytesFromJumpHost) B; channels \(channelsOpen) open, \(channelsTotal) total; reconnects \(reconnects)"
+        if let lastError { s += "; last error: \(lastError.message)" }
+        return s
     }
 }

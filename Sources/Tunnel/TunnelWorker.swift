@@ -187,8 +187,8 @@ final class TunnelWorker {
     }
 
     private var hostPattern: String {
-        let h = config.host.contains(":") && !config.host.hasPrefix("[") ? config.host : config.host
-        return config.port == 22 ? h : "[\(h)]:\(config.port)"
+        // As OpenSSH writes known_hosts: the bare name for port 22, `[name]:port` otherwise.
+        config.port == 22 ? config.host : "[\(config.host)]:\(config.port)"
     }
 
     // MARK: - TCP
@@ -453,7 +453,9 @@ final class TunnelWorker {
                 }
                 if let i = listenInFlight {
                     let f = forwards[i]
-                    switch s.listen(host: f.remoteBind, port: f.remotePort, queueMaxSize: 16) {
+                    // libssh2 confirms channel opens itself and refuses those beyond this queue (P9): make room for
+                    // a burst of up to maxChannels; accept() closes the excess beyond the cap.
+                    switch s.listen(host: f.remoteBind, port: f.remotePort, queueMaxSize: max(16, config.maxChannels)) {
                     case .again: break
                     case .done(let l):
                         listenInFlight = nil

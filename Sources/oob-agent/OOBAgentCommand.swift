@@ -7,6 +7,6 @@ struct OOBAgentCommand: AsyncParsableCommand {
         commandName: "oob-agent",
         abstract: "Out-of-band access to a remote site over cellular, switched on by a secret SMS.",
         version: "0.1.0",
-        subcommands: [RunCommand.self, StatusCommand.self, UpCommand.self, DownCommand.self, CheckCommand.self, CodeCommand.self, EnrollCommand.self, JumphostSetupCommand.self, ModemCommand.self, ConsoleCommand.self, ConsoleRelayCommand.self, DemoCommand.self]
+        subcommands: [RunCommand.self, StatusCommand.self, UpCommand.self, DownCommand.self, CheckCommand.self, CodeCommand.self, EnrollCommand.self, JumphostSetupCommand.self, ModemCommand.self, ConsoleCommand.self, ConsoleRelayCommand.self, DemoCommand.self, TunnelBenchCommand.self]
     )
 }

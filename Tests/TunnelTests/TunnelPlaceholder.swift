@@ -1,2 +1,0 @@
-// Tests of Tunnel go here.
-import Testing

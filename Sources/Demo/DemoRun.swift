@@ -305,7 +305,7 @@ public final class DemoRun {
         try waitUntil("the router's login prompt reached the console log", seconds: 15) {
             consoleLog().contains("login:")
         }
-        let lastLine = consoleLog().split(whereSeparator: { $0 == "\n" || $0 == "\r" }).last.map(String.init) ?? ""
+        let lastLine = consoleLog().split(whereSeparator: { $0.isNewline }).last.map(String.init) ?? ""
         say.step("router: powered on; boot log and login prompt on its console: \"\(lastLine.trimmingCharacters(in: .whitespaces))\"")
     }
 
@@ -357,8 +357,9 @@ public final class DemoRun {
         say.detail("ssh -p \(forwardPort) … \(user)@127.0.0.1 \"oob-agent console --config \(configPath)\"")
         let host = options.routerName
         // What the person would type at each prompt of the router's console.
+        // Enter first, as a person does at a quiet console: the router answers with a fresh login prompt.
         let script: [(expect: String, send: String)] = [
-            ("login: ", "admin\r"), ("Password: ", "demo\r"), ("\(host)# ", "uptime\r"), ("load average", ""),
+            ("", "\r"), ("login: ", "admin\r"), ("Password: ", "demo\r"), ("\(host)# ", "uptime\r"), ("load average", ""),
             ("\(host)# ", "~."),
         ]
         var output: [UInt8] = []
@@ -367,7 +368,10 @@ public final class DemoRun {
         let end = Clock.milliseconds() + 30_000
         while login.isRunning && Clock.milliseconds() < end && interruptSignal.load(ordering: .relaxed) == 0 {
             output += login.readAvailable()
-            if step < script.count, let r = find(Array(script[step].expect.utf8), in: output, from: cursor) {
+            if step < script.count, script[step].expect.isEmpty {
+                login.writeInput(script[step].send)
+                step += 1
+            } else if step < script.count, let r = find(Array(script[step].expect.utf8), in: output, from: cursor) {
                 cursor = r
                 login.writeInput(script[step].send)
                 step += 1

@@ -73,6 +73,8 @@ public final class DemoRun {
     var smsTexts: [String] = []
     var authenticated = false
     var teardownComplete = false
+    /// The demo sent the daemon SIGTERM: its modem closing is expected, not news.
+    var daemonStopping = false
 
     /// Checks that OpenSSH is installed.
     /// - Throws: ``DemoError`` `.missingTool` naming the package to install.
@@ -433,6 +435,7 @@ public final class DemoRun {
         say.line("")
         say.step("Ctrl-C: stopping the daemon with SIGTERM; it tears the session down first")
         guard let daemon else { return }
+        daemonStopping = true
         kill(daemon.pid, SIGTERM)
         try waitUntil("the daemon stopped", seconds: 50, daemonMayExit: true) { !daemon.isRunning }
         pump()
@@ -517,6 +520,8 @@ public final class DemoRun {
             say.step("teardown complete in \(value("teardown.ms")) ms: forward cancelled, SSH closed, link down")
         } else if rest.hasPrefix("SMS refused") || rest.hasPrefix("SMS ignored") {
             say.step("daemon: \(rest)")
+        } else if daemonStopping && rest.hasPrefix("modem lost") {
+            return
         } else if level == "warning" || level == "error" || level == "critical" {
             say.step("daemon \(level): \(rest)")
         }
@@ -604,6 +609,7 @@ public final class DemoRun {
         if let login, login.isRunning { login.terminate() }
         if let daemon {
             if daemon.isRunning {
+                daemonStopping = true
                 // SIGTERM: the daemon tears down a session that is still up and sends its link-down SMS first.
                 daemon.terminate(signal: SIGTERM, graceMilliseconds: 50_000)
             }

@@ -75,6 +75,8 @@ public final class DemoRun {
     var teardownComplete = false
     /// The demo sent the daemon SIGTERM: its modem closing is expected, not news.
     var daemonStopping = false
+    /// SMS the daemon refused or ignored so far.
+    var refusals = 0
 
     /// Checks that OpenSSH is installed.
     /// - Throws: ``DemoError`` `.missingTool` naming the package to install.
@@ -132,7 +134,8 @@ public final class DemoRun {
         }
         try checkTornDown()
         let seconds = Double(Clock.milliseconds() - started) / 1000
-        say.heading("Done: SMS → authenticated → link → tunnel → login → router prompt → expiry → link-down SMS,")
+        let ending = options.interactive ? "Ctrl-C" : "expiry"
+        say.heading("Done: SMS → authenticated → link → tunnel → login → router prompt → \(ending) → link-down SMS,")
         say.line("in \(String(format: "%.1f", seconds)) s. Cleaning up:")
     }
 
@@ -326,6 +329,17 @@ public final class DemoRun {
         } catch {
             throw DemoError(.unexpected, "cannot build the SMS: \(error)")
         }
+        // First a stranger who guessed a code: ignored, and no reply (an SMS costs money and would reveal the box).
+        let stranger = "+46709999999"
+        let guess = code == "123456" ? "654321" : "123456"
+        if let stamp = try? SMSTimestamp(secondsSince1970: now, utcOffsetMinutes: TimeZone.current.secondsFromGMT() / 60),
+            let strangerPDUs = try? SMSEncoder.deliverPDUs(from: stranger, text: "UP \(guess)", timestamp: stamp)
+        {
+            for pdu in strangerPDUs { modem.deliver(pdu: pdu) }
+            say.step("SMS from a stranger, \(stranger): \"UP \(guess)\" (not an allowed sender, a guessed code)")
+            let seen = refusals
+            try waitUntil("the daemon judged the stranger's SMS", seconds: 20) { refusals > seen }
+        }
         var slot: Int?
         for pdu in pdus { slot = modem.deliver(pdu: pdu) }
         say.step("SMS delivered: \"UP \(code)\" from \(options.owner) (the allow-listed owner; \(code) is the TOTP code of now)")
@@ -341,13 +355,24 @@ public final class DemoRun {
         ).status {
             var text = "status (oob-agent status): \(status.state)"
             if let s = status.session, let left = s.remainingSeconds {
-                text += ", until \(s.endsAt ?? "?") (\(left) s left)"
+                text += ", until \(s.endsAt ?? "?") (\(left > 300 ? "\(left / 60) min" : "\(left) s") left)"
             }
             if let t = status.tunnel {
                 text += "; tunnel \(t.bytesIn) B in, \(t.bytesOut) B out, \(t.channelsTotal) channel(s) so far"
             }
             say.step(text)
         }
+        // The same SMS again, as someone who read it off the owner's phone would send it: a replay.
+        let seen = refusals
+        // A new message (its own timestamp), not the network delivering the old one twice.
+        let later = max(Int64(Date().timeIntervalSince1970), now + 1)
+        if let stamp = try? SMSTimestamp(secondsSince1970: later, utcOffsetMinutes: TimeZone.current.secondsFromGMT() / 60),
+            let replay = try? SMSEncoder.deliverPDUs(from: options.owner, text: "UP \(code)", timestamp: stamp)
+        {
+            for pdu in replay { modem.deliver(pdu: pdu) }
+        }
+        say.step("SMS \"UP \(code)\" again from \(options.owner) (a replay, by someone who read it off the phone)")
+        try waitUntil("the daemon judged the replayed SMS", seconds: 20) { refusals > seen }
     }
 
     private func scriptedLogin() throws(DemoError) {
@@ -419,7 +444,7 @@ public final class DemoRun {
         say.line("      the box's sshd through the jump host's forward")
         say.line("      (on a real site: ssh -J you@jump.example.net -p 31337 root@127.0.0.1)")
         say.line("  \(exe) console --config \(configPath)")
-        say.line("      the router's console (log in as admin, any password; ~. detaches)")
+        say.line("      the router's console (press Enter for its prompt; log in as admin, any password; ~. detaches)")
         say.line("  \(exe) status --config \(configPath)")
         say.line("  \(exe) down --config \(configPath)")
         say.line("      ends the session now, as a DOWN SMS would")
@@ -519,7 +544,9 @@ public final class DemoRun {
             teardownComplete = true
             say.step("teardown complete in \(value("teardown.ms")) ms: forward cancelled, SSH closed, link down")
         } else if rest.hasPrefix("SMS refused") || rest.hasPrefix("SMS ignored") {
-            say.step("daemon: \(rest)")
+            refusals += 1
+            let reason = value("sms.reason")
+            say.step("\(rest.hasPrefix("SMS refused") ? "refused" : "ignored") (\(reason)): \(value("sms.verb")) from \(value("sms.sender")); deleted, no reply (no SMS cost, nothing revealed)")
         } else if daemonStopping && rest.hasPrefix("modem lost") {
             return
         } else if level == "warning" || level == "error" || level == "critical" {

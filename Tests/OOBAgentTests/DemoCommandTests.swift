@@ -163,6 +163,8 @@ struct DemoCommandTests {
                 "permitlisten=\"127.0.0.1:",
                 "daemon: oob-agent run --config",
                 "router: powered on",
+                "SMS from a stranger, +46709999999",
+                "ignored (sender not in auth.senders): UP from +46709999999; deleted, no reply",
                 "SMS delivered: \"UP ",
                 "authenticated: UP from +46701234567",
                 "link: coming up",
@@ -172,6 +174,8 @@ struct DemoCommandTests {
                 "gw-site1 login:",
                 "login through the forward succeeded",
                 "router prompt seen on the console: \"gw-site1#\"",
+                "(a replay, by someone who read it off the phone)",
+                "refused (code already used): UP from +46701234567",
                 "session ending (session expired)",
                 "teardown complete",
                 "SMS sent by the box to +46701234567: \"DOWN: link down (session expired)\"",
@@ -183,6 +187,8 @@ struct DemoCommandTests {
             ], in: out)
         // The login really ran on the router: its shell answered `uptime`.
         #expect(out.contains("load average"))
+        // Exactly two SMS left the box, both to the owner: the UP reply and the link-down SMS.
+        #expect(out.components(separatedBy: "SMS sent by the box to").count - 1 == 2, "\(out)")
         let pids = printedPIDs(out)
         #expect(pids.count >= 4, "the demo names its children's PIDs:\n\(out)")
         for pid in pids { #expect(!isAlive(pid), "pid \(pid) is still running after the demo") }

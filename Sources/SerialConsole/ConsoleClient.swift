@@ -28,7 +28,6 @@ public final class ConsoleClient {
     public private(set) var welcome = ConsoleWelcome(role: .spectator, device: "")
     private var fd: CInt
     private var decoder = ConsoleFrameDecoder()
-    private var pending: [ConsoleFrame] = []
     private var receiveBuffer = [UInt8](repeating: 0, count: 65536)
     private let socketPath: String
 
@@ -133,7 +132,6 @@ public final class ConsoleClient {
     /// The next frame from the relay, waiting up to `timeoutMilliseconds`; nil when none came in time.
     /// - Throws: `.relayGone` when the relay closed the connection; `.protocolViolation` for a malformed frame.
     public func receive(timeoutMilliseconds: Int) throws(SerialConsoleError) -> ConsoleFrame? {
-        if !pending.isEmpty { return pending.removeFirst() }
         return try receiveFromSocket(timeoutMilliseconds: timeoutMilliseconds)
     }
 
@@ -229,9 +227,13 @@ public final class ConsoleClient {
         var inputOpen = true
         var lastNotice: ConsoleNotice?
         var buffer = [UInt8](repeating: 0, count: 4096)
-        // Frames decoded during the hello exchange come first.
-        for frame in pending { show(frame, to: outputFD, lastNotice: &lastNotice) }
-        pending.removeAll()
+        // Frames decoded with the welcome but not yet shown are still in the decoder: show them first.
+        do {
+            while let frame = try decoder.next() { show(frame, to: outputFD, lastNotice: &lastNotice) }
+        } catch {
+            writeNotice(error.message, to: outputFD)
+            return .relayClosed(lastNotice: lastNotice)
+        }
         while true {
             var fds = [
                 pollfd(fd: signalFD, events: Int16(POLLIN), revents: 0),

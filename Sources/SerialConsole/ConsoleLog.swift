@@ -90,7 +90,7 @@ final class ConsoleLog {
             case .failure(let errno):
                 if !failing {
                     failing = true
-                    logger.warning(
+                    logger.info(
                         "Cannot write the console log; console bytes are still relayed",
                         metadata: ["console.log": "\(path)", "error": "\(errno)"])
                 }
@@ -119,7 +119,7 @@ final class ConsoleLog {
         do {
             try open()
         } catch {
-            logger.warning(
+            logger.info(
                 "Cannot reopen the console log after rotation", metadata: ["console.log": "\(path)", "error": "\(error)"])
         }
     }

@@ -179,6 +179,11 @@ struct ConsoleCommandTests {
         try h.routerWrite(Array("\r\nRouter> ".utf8))
         try await waitFor("the prompt to be read") { h.relay.statistics.bytesFromDevice == 10 }
         guard let (child, terminal) = try await attachClient(h) else { return }
+        // The scrollback shows at once, before the router prints anything new.
+        try await waitFor("the scrollback on the screen") {
+            terminal.drain()
+            return String(decoding: terminal.screen, as: UTF8.self).contains("Router> ")
+        }
         terminal.type("show version\r")
         #expect(try h.routerRead(count: 13) == Array("show version\r".utf8))
         try h.routerWrite(Array("RouterOS 7.16\r\nRouter> ".utf8))
@@ -220,6 +225,56 @@ struct ConsoleCommandTests {
         #expect(screen.contains("read-only"))
         #expect(screen.contains("the console relay is stopping"))
         #expect(screen.contains("start it with `systemctl start oob-agent`"))
+    }
+
+    @Test("oob-agent console-relay runs the relay alone and stops cleanly on SIGTERM")
+    func relaySubcommand() async throws {
+        let dir = TempDirectory()
+        let router = try PseudoTerminal()
+        let socketPath = dir.file("console.sock")
+        let logPath = dir.file("console.log")
+        _ = try router.writeMaster(Array("early boot line\r\n".utf8))
+        let null = open("/dev/null", O_RDWR)
+        defer { close(null) }
+        guard
+            let relay = Child.spawn(
+                [
+                    oobAgentBinary, "console-relay", "--device", router.slavePath, "--socket", socketPath,
+                    "--baud", "57600", "--log", logPath, "--socket-group", "nogroup",
+                ], stdin: null, stdout: null, stderr: null)
+        else {
+            Issue.record("cannot start console-relay")
+            return
+        }
+        var stopped = false
+        defer { if !stopped { kill(relay.pid, SIGKILL); _ = relay.wait() } }
+        try await waitFor("the socket") { access(socketPath, F_OK) == 0 }
+        var client: ConsoleClient?
+        try await waitFor("the attach") {
+            client = try? ConsoleClient(socketPath: socketPath, hello: ConsoleHello(mode: .writer, scrollbackLimit: 4096))
+            return client != nil
+        }
+        guard let client else { return }
+        var r = Received()
+        collect(client, into: &r) { $0.output.count >= 17 }
+        #expect(r.output == Array("early boot line\r\n".utf8))
+        try client.sendInput(Array("ping\r".utf8))
+        var echoed: [UInt8] = []
+        let deadline = Monotonic.now() + 10_000_000_000
+        while echoed.count < 5, Monotonic.now() < deadline {
+            if router.waitMasterReadable(timeoutMilliseconds: 50) { echoed += try router.readMaster() }
+        }
+        #expect(echoed == Array("ping\r".utf8))
+        var st = stat()
+        #expect(lstat(socketPath, &st) == 0 && st.st_mode & 0o777 == 0o660 && st.st_gid == 65534)
+        kill(relay.pid, SIGTERM)
+        #expect(relay.wait() == 0)
+        stopped = true
+        #expect(access(socketPath, F_OK) != 0)
+        collect(client, into: &r) { _ in false }
+        #expect(r.notices.last?.kind == .relayStopping)
+        #expect(readFile(logPath).contains("early boot line\r\n"))
+        #expect(readFile(logPath).contains("relay stopped --]"))
     }
 
     @Test("clear messages: no daemon, console not configured, conflicting flags")

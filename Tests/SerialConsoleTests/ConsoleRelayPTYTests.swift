@@ -469,6 +469,23 @@ struct ConsoleRelayPTYTests {
         #expect(access(directory.file("c.sock"), F_OK) != 0)
     }
 
+    @Test("a full disk under the log does not stop the console")
+    func fullDisk() async throws {
+        let h = try RelayHarness()
+        mkdir(h.directory.file("log"), 0o755)
+        #expect(symlink("/dev/full", h.logPath) == 0)  // every write: ENOSPC
+        try await h.start()
+        let writer = try h.attach(.writer)
+        let text = Array("kernel: EXT4-fs error: No space left on device\r\n".utf8)
+        try h.routerWrite(text)
+        var w = Received()
+        collect(writer, into: &w) { $0.output.count >= text.count }
+        #expect(w.output == text)
+        try writer.sendInput(Array("df -h\r".utf8))
+        #expect(try h.routerRead(count: 6) == Array("df -h\r".utf8))
+        try await h.stop()
+    }
+
     @Test("a client that connects but never says hello is dropped; the console goes on")
     func silentClientDropped() async throws {
         let h = try RelayHarness()

@@ -119,7 +119,11 @@ final class ChannelRelay {
 
     /// Moves what can move now in both directions, a bounded number of rounds (fairness between relays).
     /// Returns whether anything moved and the bytes moved each way.
-    func pump(canWriteChannel: () -> Bool) -> (moved: Bool, toJumpHost: Int, fromJumpHost: Int) {
+    /// `socketDrained`: the SSH socket was found empty since poll() last reported it readable; then a channel
+    /// read can only return what libssh2 already queued, so the (syscall-making) read is skipped otherwise.
+    func pump(
+        canWriteChannel: () -> Bool, socketDrained: () -> Bool
+    ) -> (moved: Bool, toJumpHost: Int, fromJumpHost: Int) {
         if connecting || failure != nil { return (false, 0, 0) }
         var moved = false
         var toJump = 0
@@ -146,6 +150,8 @@ final class ChannelRelay {
                         localShutWrite = true
                         progressed = true
                     }
+                } else if socketDrained() && !channel.hasQueuedData && !channel.isEOF {
+                    // Nothing can arrive for this channel before the socket is readable again.
                 } else {
                     let (p, cap) = down.writable
                     switch channel.read(into: p, count: cap) {

@@ -433,6 +433,8 @@ final class TunnelWorker {
         let deadAfter = 3 * k
         var allUp = false
         var lastProbe: Int64 = 0
+        /// Bytes kept arriving during the last accept rounds: a channel open may sit in a listener queue.
+        var acceptPending = false
         var fds: [pollfd] = []
         fds.reserveCapacity(config.maxChannels + 2)
 
@@ -492,28 +494,10 @@ final class TunnelWorker {
                         throw connectionLost("the forward request for \(f) failed", "\(e)")
                     }
                 }
-                // New forwarded connections (also drains the socket, P7).
-                for i in listeners.indices {
-                    guard let l = listeners[i] else { continue }
-                    while true {
-                        switch l.accept() {
-                        case .done(nil): break
-                        case .done(let ch?):
-                            moved = true
-                            accept(ch, forward: i, slot: &slots[i])
-                            continue
-                        case .again: break
-                        case .failed(let e):
-                            // P8: any failure of accept means the transport is gone.
-                            throw connectionLost("the SSH connection to \(hostPattern) broke", "\(e)")
-                        }
-                        break
-                    }
-                }
                 // Relays.
                 var finished = false
                 for r in relays {
-                    let (m, toJump, fromJump) = r.pump(canWriteChannel: canWrite)
+                    let (m, toJump, fromJump) = r.pump(canWriteChannel: canWrite, socketDrained: { s.socket.drained })
                     if m { moved = true }
                     bytesToJumpHost &+= UInt64(toJump)
                     bytesFromJumpHost &+= UInt64(fromJump)
@@ -521,6 +505,36 @@ final class TunnelWorker {
                 }
                 if finished { reapRelays() }
                 if !closing.isEmpty { reapClosing(now: now) }
+                // New forwarded connections, after the relays: accept() drains the socket until EAGAIN and
+                // hands out channel opens that any earlier read of this pass queued (P7). A round in which no
+                // byte arrived leaves nothing queued unseen, so poll() may then sleep.
+                acceptPending = true
+                for _ in 0..<4 {
+                    let before = s.socket.received
+                    var got = false
+                    for i in listeners.indices {
+                        guard let l = listeners[i] else { continue }
+                        while true {
+                            switch l.accept() {
+                            case .done(nil): break
+                            case .done(let ch?):
+                                got = true
+                                accept(ch, forward: i, slot: &slots[i])
+                                continue
+                            case .again: break
+                            case .failed(let e):
+                                // P8: any failure of accept means the transport is gone.
+                                throw connectionLost("the SSH connection to \(hostPattern) broke", "\(e)")
+                            }
+                            break
+                        }
+                    }
+                    if got { moved = true }
+                    if !got && s.socket.received == before {
+                        acceptPending = false
+                        break
+                    }
+                }
                 if !s.socket.flush() {
                     throw connectionLost(
                         "sending to the jump host failed", s.socket.sendError.map { "\($0)" })
@@ -553,7 +567,7 @@ final class TunnelWorker {
             for slot in slots { if let at = slot.retryAt { timeout = min(timeout, at - now) } }
             if !closing.isEmpty { timeout = min(timeout, 50_000_000) }
             if listenInFlight != nil { timeout = min(timeout, 1_000_000_000) }
-            if relays.contains(where: { $0.needsPump(canWriteChannel: canWrite()) }) { timeout = 0 }
+            if acceptPending || relays.contains(where: { $0.needsPump(canWriteChannel: canWrite()) }) { timeout = 0 }
 
             let watchSSH = listenInFlight != nil || !relays.isEmpty || listeners.contains { $0 != nil }
             fds.removeAll(keepingCapacity: true)
@@ -564,6 +578,7 @@ final class TunnelWorker {
             for r in relays { fds.append(pollfd(fd: r.fd, events: r.pollEvents, revents: 0)) }
             let ms = timeout <= 0 ? 0 : CInt(min(Int64(60_000), (timeout + 999_999) / 1_000_000))
             _ = system_poll(&fds, ms)
+            if fds[1].revents & pollIn != 0 { s.socket.drained = false }
             for (i, r) in relays.enumerated() where r.connecting && fds[i + 2].revents != 0 {
                 r.finishConnect()
             }

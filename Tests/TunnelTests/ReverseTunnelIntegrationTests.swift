@@ -383,6 +383,21 @@ struct ReverseTunnelIntegrationTests {
         #expect(tunnel.state == .stopped)
     }
 
+    @Test func stopReturnsWhileTheJumpHostNeverAnswers() async throws {
+        let sshd = try LoopbackSSHD()
+        // The listener is frozen: TCP connects (kernel backlog), but no SSH banner ever comes.
+        kill(sshd.pid, SIGSTOP)
+        defer { kill(sshd.pid, SIGCONT) }
+        let tunnel = try ReverseTunnel(configuration: config(sshd, forwards: [try forward(to: 9)]), logger: logger())
+        tunnel.start()
+        #expect(await eventually(5) { tunnel.state == .connecting(attempt: 1) })
+        try await Task.sleep(for: .milliseconds(500))
+        let started = ContinuousClock.now
+        await tunnel.stop()
+        #expect(ContinuousClock.now - started < .seconds(5))
+        #expect(tunnel.state == .stopped)
+    }
+
     @Test func idleTunnelStaysUpWithServerHeartbeatOrOwnProbes() async throws {
         // Jump host with ClientAliveInterval 1 (its probes are the heartbeat), and one without (we probe).
         var withAlive = LoopbackSSHD.Options()

@@ -71,6 +71,54 @@ class Server:
         self.sock.close()
 
 
+class EchoLoop:
+    """Echo on one thread with selectors (no thread spawned per connection: a low connect-latency floor)."""
+
+    def __init__(self):
+        import selectors
+        self.sel = selectors.DefaultSelector()
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(256)
+        self.sock.setblocking(False)
+        self.port = self.sock.getsockname()[1]
+        self.sel.register(self.sock, 1)
+        self.closed = False
+        threading.Thread(target=self.loop, daemon=True).start()
+
+    def loop(self):
+        while not self.closed:
+            for key, _ in self.sel.select(0.5):
+                s = key.fileobj
+                if s is self.sock:
+                    try:
+                        c, _ = self.sock.accept()
+                    except OSError:
+                        continue
+                    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    c.setblocking(True)
+                    self.sel.register(c, 1)
+                    continue
+                try:
+                    d = s.recv(65536)
+                except OSError:
+                    d = b""
+                if not d:
+                    self.sel.unregister(s)
+                    s.close()
+                    continue
+                try:
+                    s.sendall(d)
+                except OSError:
+                    self.sel.unregister(s)
+                    s.close()
+
+    def close(self):
+        self.closed = True
+        self.sock.close()
+
+
 def sink(c):
     buf = bytearray(CHUNK)
     total = 0
@@ -274,6 +322,9 @@ def tunnel_command(binary, jh, forwards):
 
 
 def start_forwarder(kind, binary, jh, services):
+    if kind == "direct":  # no forwarder: the harness's own floor (a placeholder process for the CPU figure)
+        proc = subprocess.Popen(["sleep", "3600"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
+        return proc, {n: s.port for n, s in services.items()}, "(none: straight to the local services)"
     ports = {name: free_port() for name in services}
     forwards = [f"127.0.0.1:{ports[n]}:127.0.0.1:{services[n].port}" for n in services]
     if kind == "tunnel":
@@ -304,11 +355,15 @@ def stop_forwarder(proc):
         proc.wait()
 
 
-def measure(kind, binary, jh, services, mib, perf=False):
+def measure(kind, binary, jh, services, mib, perf=False, latency_only=False, connects=40):
     proc, ports, cmd = start_forwarder(kind, binary, jh, services)
     try:
         r = {}
         n = mib * MIB
+        if latency_only:
+            r["rtt_p50"], r["rtt_p99"] = rtt(ports["echo"])
+            r["connect_p50"], r["connect_slow"] = connect_latency(ports["echo"], connects)
+            return r, cmd
         c0 = cpu_seconds(proc.pid)
         perf_proc = None
         if perf:
@@ -325,7 +380,7 @@ def measure(kind, binary, jh, services, mib, perf=False):
         c1 = cpu_seconds(proc.pid)
         r["cpu_per_gib"] = (c1 - c0) / (4 * n / (1 << 30))
         r["rtt_p50"], r["rtt_p99"] = rtt(ports["echo"])
-        r["connect_p50"], r["connect_slow"] = connect_latency(ports["echo"])
+        r["connect_p50"], r["connect_slow"] = connect_latency(ports["echo"], connects)
         return r, cmd
     finally:
         stop_forwarder(proc)
@@ -339,16 +394,19 @@ def main():
     ap.add_argument("--out", default=None)
     ap.add_argument("--kinds", default="ssh,ssh-aes,tunnel")
     ap.add_argument("--perf", action="store_true", help="perf-record the first run's up/down phases")
+    ap.add_argument("--latency-only", action="store_true", help="only the RTT and connect-latency phases")
+    ap.add_argument("--connects", type=int, default=40, help="new connections in the connect-latency phase")
     a = ap.parse_args()
     kinds = a.kinds.split(",")
     jh = JumpHost()
-    services = {"sink": Server(sink), "source": Server(source), "echo": Server(echo)}
+    services = {"sink": Server(sink), "source": Server(source), "echo": EchoLoop()}
     results = {k: [] for k in kinds}
     cmds = {}
     try:
         for run in range(a.runs):
             for k in kinds:
-                r, cmds[k] = measure(k, a.tunnel_bench, jh, services, a.mib, perf=a.perf and run == 0)
+                r, cmds[k] = measure(k, a.tunnel_bench, jh, services, a.mib, perf=a.perf and run == 0,
+                                     latency_only=a.latency_only, connects=a.connects)
                 results[k].append(r)
                 print(f"run {run + 1} {k}: " + ", ".join(f"{m}={v:.3f}" for m, v in r.items()), flush=True)
     finally:
@@ -358,7 +416,8 @@ def main():
     report(results, cmds, a)
 
 
-NAMES = {"ssh": "OpenSSH `ssh -N -R` (defaults: chacha20-poly1305)",
+NAMES = {"direct": "no forwarder (harness floor)",
+         "ssh": "OpenSSH `ssh -N -R` (defaults: chacha20-poly1305)",
          "ssh-aes": "OpenSSH `ssh -N -R -c aes128-ctr -m hmac-sha2-256` (libssh2's algorithms)",
          "tunnel": "oob-agent Tunnel (libssh2 1.10: aes128-ctr + hmac-sha2-256)"}
 
@@ -368,6 +427,8 @@ def report(results, cmds, a):
     lines = []
     lines.append(f"Medians of {a.runs} runs, {a.mib} MiB per direction (conc: 8 streams x {a.mib // 8} MiB), "
                  f"fresh forwarder per run, one sshd for all.\n")
+    if a.latency_only:
+        return report_latency(med, results, cmds, a)
     lines.append("| forwarder | up MiB/s | down MiB/s | conc up | conc down | RTT p50 / p99 ms | connect p50 ms (>30 ms of 40) | CPU s/GiB |")
     lines.append("| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: |")
     for k, m in med.items():
@@ -394,6 +455,25 @@ def report(results, cmds, a):
     lines.append("")
     for k, c in cmds.items():
         lines.append(f"- {k}: `{c}`")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if a.out:
+        with open(a.out, "w") as f:
+            f.write(text)
+
+
+def report_latency(med, results, cmds, a):
+    lines = [f"Latency only: medians of {a.runs} runs; RTT over 1000 x 64-byte ping-pongs, connect over {a.connects} "
+             "new connections (connect() to first echoed byte).\n",
+             f"| forwarder | RTT p50 ms | RTT p99 ms | connect p50 ms | connects > 30 ms (of {a.connects}) |",
+             "| --- | ---: | ---: | ---: | ---: |"]
+    for k, m in med.items():
+        lines.append(f"| {NAMES.get(k, k)} | {m['rtt_p50']:.3f} | {m['rtt_p99']:.3f} | {m['connect_p50']:.2f} | "
+                     f"{m['connect_slow']:.0f} |")
+    lines.append("")
+    for k, rs in results.items():
+        for i, r in enumerate(rs):
+            lines.append(f"- {k} run {i + 1}: " + ", ".join(f"{m} {v:.3f}" for m, v in r.items()))
     text = "\n".join(lines) + "\n"
     print(text)
     if a.out:

@@ -12,13 +12,18 @@ import CLibSSH2
 /// - The send callback never reports a short write: what the kernel does not take is queued here and
 ///   flushed on POLLOUT, so libssh2 never holds a half-sent packet (no LIBSSH2_ERROR_BAD_USE, P6).
 /// - The recv callback timestamps every inbound byte (dead-peer deadline, P11) and re-arms TCP_QUICKACK
-///   (removes the ~40 ms delayed-ACK stall on new channels, P12).
+///   whenever a read drains the socket (removes the ~40 ms delayed-ACK stall on new channels, P12).
 final class SessionSocket {
     let fd: CInt
     /// Bytes libssh2 handed over that the kernel has not taken yet.
     var pending = ByteQueue()
     /// Monotonic time of the last byte received from the jump host.
     var lastInbound: Int64
+    /// Bytes received so far (tells whether a libssh2 call read anything from the socket).
+    var received: UInt64 = 0
+    /// The last receive found the socket empty: libssh2 has processed every complete packet it holds, so
+    /// until poll() reports POLLIN again no channel can gain data except from libssh2's queue.
+    var drained = false
     /// A send error that ended the connection.
     var sendError: SystemErrno?
     /// Set by teardown: sends fail, receives see end-of-file, so libssh2's frees cannot wait on the peer.
@@ -74,17 +79,24 @@ final class SessionSocket {
         case .success(let n):
             if n > 0 {
                 lastInbound = monotonicNanos()
-                system_quickAck(fd)
+                received &+= UInt64(n)
+                // Re-arm QUICKACK when this read drained the socket (the end of a burst, or any small
+                // exchange such as a CHANNEL_OPEN): that is where a delayed ACK would stall sshd's Nagle
+                // (P12). Full reads in the middle of a bulk transfer skip the extra syscall.
+                if n < length { system_quickAck(fd) }
                 if capture != nil, capture!.count < 16384 {
                     capture!.append(contentsOf: UnsafeRawBufferPointer(start: buffer, count: n))
                 }
             }
+            drained = false
             return n
         case .failure(let e):
+            if e.isWouldBlock { drained = true }
             return -Int(e.rawValue)
         }
     }
 }
+
 
 private typealias SendCallback = @convention(c) (
     libssh2_socket_t, UnsafeRawPointer?, Int, CInt, UnsafeMutablePointer<UnsafeMutableRawPointer?>?

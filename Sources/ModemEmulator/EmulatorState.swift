@@ -418,11 +418,11 @@ struct EmulatorState: Sendable {
                 guard !recipient.isEmpty else { return error(cms: 305) }
                 prompt = .text(recipient: recipient)
             } else {
-                guard let n = Int(arg.trimmingCharacters(in: " ")), n > 0, n <= 164 else { return error(cms: 304) }
+                guard let n = Int(arg.trimmingCharacters(in: " ")), n > 0, n <= 176 else { return error(cms: 304) }
                 prompt = .pdu(length: n)
             }
             input.removeAll()
-            emit("\r\n> ")
+            emit(configuration.barePrompt ? "\r\n>" : "\r\n> ")
             return
         }
         reply([], final: "ERROR")

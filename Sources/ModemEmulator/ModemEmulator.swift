@@ -73,6 +73,8 @@ public final class ModemEmulator: Sendable {
         public var smsc: String?
         /// How long a reboot (`+CFUN=1,1`) keeps the device away.
         public var rebootTime: Duration
+        /// Send the `+CMGS` prompt as a bare `>` (no space), as a few modems do.
+        public var barePrompt: Bool = false
         /// Keep a descriptor on the device open inside this process (so closing and reopening the port never looks
         /// like a hang-up). Set it to false when another process opens the device (the CLI tests): that process's
         /// exclusive open would otherwise find this process holding the device and refuse it as busy.

@@ -64,6 +64,23 @@ struct ATLineFramerTests {
         #expect(framer.next() == .line("0791AB"))
     }
 
+    @Test("a lone > at the end of what was read can be taken as the prompt; not when prompts are off")
+    func barePrompt() {
+        var framer = ATLineFramer()
+        framer.append(Array("AT+CMGS=23\r\r\n>".utf8))
+        #expect(framer.next() == .line("AT+CMGS=23"))
+        let off = framer.takeBarePrompt()
+        #expect(off == false)
+        framer.recognisesPrompt = true
+        #expect(framer.next() == nil)
+        let took = framer.takeBarePrompt()
+        #expect(took)
+        #expect(framer.bufferedCount == 0)
+        framer.append(Array(">x".utf8))
+        let notAlone = framer.takeBarePrompt()
+        #expect(notAlone == false)
+    }
+
     @Test("an endless line is cut, never grows without bound, never traps")
     func overlongLine() {
         var framer = ATLineFramer(maximumLineLength: 64)

@@ -12,10 +12,11 @@ let helloPDU = "07916407058099F9040B916407214365F7000062111232050040" + "05C8329
 
 /// Opens a Modem on the emulator with short timeouts (tests must not wait for the production defaults).
 func openModem(_ emulator: ModemEmulator, pin: String? = nil, commandTimeout: Duration = .seconds(3),
-               listTimeout: Duration = .seconds(3)) async throws -> Modem {
+               listTimeout: Duration = .seconds(3), resetWhenListingHangs: Bool = false) async throws -> Modem {
     let path = try #require(emulator.devicePath)
     var options = Modem.Options(pin: pin, commandTimeout: commandTimeout, listTimeout: listTimeout,
                                 sendTimeout: .seconds(5), resetTimeout: .seconds(10))
+    options.resetWhenListingHangs = resetWhenListingHangs
     options.engine = ATCommandEngine.Options(resyncAttempts: 2, resyncTimeout: .milliseconds(500))
     return try await Modem.open(path: path, options: options, logger: quietLogger,
                                 locate: { [emulator] in emulator.devicePath })
@@ -192,6 +193,20 @@ struct ModemEmulatorTests {
             #expect(e.message.contains("Huawei"))
         }
         #expect(try await modem.signal().rssi == 20)
+        await modem.close()
+    }
+
+    @Test("a Huawei that stops answering +CMGL is reset and listed again, by default")
+    func listingHangRecovered() async throws {
+        let emulator = try ModemEmulator()
+        defer { emulator.stop() }
+        emulator.deliver(pdu: helloPDU)
+        let modem = try await openModem(emulator, listTimeout: .seconds(1), resetWhenListingHangs: true)
+        try await modem.initialize()
+        emulator.hang(.listing)
+        let list = try await modem.listMessages()
+        #expect(list.map(\.pdu) == [helloPDU])
+        #expect(emulator.reboots == 1)
         await modem.close()
     }
 

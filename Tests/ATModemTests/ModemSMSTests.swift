@@ -25,6 +25,19 @@ struct ModemSMSTests {
         #expect(out.first?.reference == refs.first)
     }
 
+    @Test("sends to a modem whose prompt is a bare > without the space")
+    func barePrompt() async throws {
+        var configuration = ModemEmulator.Configuration()
+        configuration.barePrompt = true
+        let emulator = try ModemEmulator(configuration: configuration)
+        defer { emulator.stop() }
+        let modem = try await openModem(emulator)
+        try await modem.initialize()
+        try await modem.sendSMS(to: "+46701234567", text: String(repeating: "y", count: 300))
+        await modem.close()
+        #expect(emulator.outbox.count == 2)
+    }
+
     @Test("sends long and non-Latin texts as concatenated parts, with echo and noise on",
           arguments: [
               String(repeating: "0123456789", count: 40),

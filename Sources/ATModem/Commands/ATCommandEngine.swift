@@ -332,7 +332,8 @@ private struct EngineLoop {
     }
 
     mutating func processTokens() {
-        while let token = framer.next() {
+        while true {
+            guard let token = framer.next() ?? (framer.takeBarePrompt() ? .prompt : nil) else { return }
             if case .line(let l) = token { logger.trace("modem line", metadata: ["modem.line": "\(l)"]) }
             let action = machine.receive(token)
             framer.recognisesPrompt = machine.isAwaitingPrompt

@@ -102,6 +102,19 @@ public struct ATLineFramer: Sendable {
         return nil
     }
 
+    /// Takes a lone `>` that ends the buffered bytes as the prompt (for modems that send `>` without the space).
+    ///
+    /// `next()` waits for the byte after a `>` (it may be the prompt's space); a caller that has read everything
+    /// the modem sent for now calls this to stop waiting. Returns whether it took a prompt.
+    public mutating func takeBarePrompt() -> Bool {
+        var i = start
+        while i < buffer.count, buffer[i] == 0x0D || buffer[i] == 0x0A || buffer[i] == 0x00 { i += 1 }
+        guard recognisesPrompt, i == buffer.count - 1, buffer[i] == UInt8(ascii: ">") else { return false }
+        start = buffer.count
+        scanned = start
+        return true
+    }
+
     /// Every complete token in what is buffered now.
     public mutating func drain() -> [Token] {
         var out: [Token] = []

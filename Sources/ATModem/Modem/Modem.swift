@@ -24,6 +24,9 @@ public actor Modem {
         public var resetTimeout: Duration
         /// Recovery timing of the engine.
         public var engine: ATCommandEngine.Options
+        /// When `+CMGL` times out or the modem hangs while listing (a known Huawei fault), `reset()` the modem once
+        /// and list again.
+        public var resetWhenListingHangs: Bool = true
 
         /// The defaults: no PIN, storage `SM`, 10 s commands, 30 s listing, 60 s sending, 60 s reset.
         public init(pin: String? = nil, storage: String? = "SM", commandTimeout: Duration = .seconds(10),
@@ -61,9 +64,13 @@ public actor Modem {
 
     /// Manufacturer, model, firmware, IMEI, IMSI.
     public struct Identity: Hashable, Sendable {
+        /// `+CGMI`, e.g. `huawei`.
         public var manufacturer: String
+        /// `+CGMM`, e.g. `E1752`.
         public var model: String
+        /// `+CGMR`: the firmware.
         public var revision: String
+        /// `+CGSN`.
         public var imei: String
         /// `nil` when the SIM does not tell (locked or absent).
         public var imsi: String?
@@ -356,12 +363,21 @@ public actor Modem {
     }
 
     /// Every message in the storage (`AT+CMGL=4` in PDU mode, `AT+CMGL="ALL"` in text mode). Reading them does
-    /// not delete them; received unread ones become read.
-    /// - Throws: `ATModemError` (`.timedOut` on a Huawei stick that stopped answering `+CMGL`: `reset()` it).
+    /// not delete them; received unread ones become read. A modem that stops answering the listing is reset and
+    /// asked again once (`Options.resetWhenListingHangs`).
+    /// - Throws: `ATModemError` (`.timedOut`/`.hung` when even a reset does not help).
     public func listMessages() async throws -> [StoredMessage] {
         let cmd = mode == .pdu ? "AT+CMGL=4" : "AT+CMGL=\"ALL\""
-        let r = try await run(cmd, timeout: options.listTimeout)
-        return MessageListParser.parseList(r.lines)
+        do {
+            let r = try await run(cmd, timeout: options.listTimeout)
+            return MessageListParser.parseList(r.lines)
+        } catch let e as ATModemError where options.resetWhenListingHangs && (e.code == .timedOut || e.code == .hung) {
+            logger.info("modem stopped answering the SMS listing; resetting it", metadata: ["modem.error": "\(e)"])
+            try await reset()
+            let again = mode == .pdu ? "AT+CMGL=4" : "AT+CMGL=\"ALL\""
+            let r = try await run(again, timeout: options.listTimeout)
+            return MessageListParser.parseList(r.lines)
+        }
     }
 
     /// One message (`AT+CMGR=<index>`); `nil` when the slot is empty.

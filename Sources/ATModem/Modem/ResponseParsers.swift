@@ -71,6 +71,7 @@ public struct SignalQuality: Hashable, Sendable {
 public struct Registration: Hashable, Sendable {
     /// `<stat>` of `+CREG`.
     public enum Status: Hashable, Sendable, CustomStringConvertible {
+        /// 0 not registered, 1 home, 2 searching, 3 denied, 4 unknown, 5 roaming.
         case notRegistered, home, searching, denied, unknown, roaming
         /// Another value (SMS-only, emergency-only, …).
         case other(Int)
@@ -160,8 +161,11 @@ public struct Registration: Hashable, Sendable {
 public struct StorageStatus: Hashable, Sendable {
     /// One storage: its name (`SM`, `ME`, `MT`), messages in it and its capacity.
     public struct Memory: Hashable, Sendable {
+        /// `SM` (SIM), `ME` (modem), `MT` (both), …; `nil` in the set command's reply, which gives only numbers.
         public var name: String?
+        /// Messages stored.
         public var used: Int
+        /// Capacity.
         public var total: Int
     }
 
@@ -199,11 +203,17 @@ public struct StorageStatus: Hashable, Sendable {
 /// A clock reading with its time zone, from `+CCLK` (TS 27.007 §8.15: `"yy/MM/dd,hh:mm:ss±zz"`, zz in quarter
 /// hours) or a text-mode SMS timestamp (TS 27.005 §3.3.1, same format).
 public struct ModemClock: Hashable, Sendable, CustomStringConvertible {
+    /// Four-digit year (two-digit years are 20yy).
     public var year: Int
+    /// 1…12.
     public var month: Int
+    /// 1…31.
     public var day: Int
+    /// 0…23, local time of the zone below.
     public var hour: Int
+    /// 0…59.
     public var minute: Int
+    /// 0…60.
     public var second: Int
     /// Offset from UTC in minutes; `nil` when the modem gave no zone.
     public var utcOffsetMinutes: Int?
@@ -276,6 +286,7 @@ public struct ModemClock: Hashable, Sendable, CustomStringConvertible {
 
 /// `<stat>` of a stored message (TS 27.005 §3.1): numeric in PDU mode, text in text mode.
 public enum MessageStatus: Hashable, Sendable, CustomStringConvertible {
+    /// 0 / `REC UNREAD`, 1 / `REC READ`, 2 / `STO UNSENT`, 3 / `STO SENT`.
     case receivedUnread, receivedRead, storedUnsent, storedSent
     /// A value outside the table.
     case other(String)

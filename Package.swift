@@ -127,7 +127,8 @@ let package = Package(
         ),
         .testTarget(
             name: "CellularLinkTests",
-            dependencies: ["CellularLink", "OOBTestSupport"],
+            dependencies: ["CellularLink", "OOBTestSupport", log],
+            exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

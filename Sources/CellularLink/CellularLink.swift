@@ -36,7 +36,8 @@ public protocol CellularLink: AnyObject, Sendable {
 
 /// What a link that is up looks like: the tunnel binds its socket to `interface` and `localAddress`.
 public struct LinkInfo: Sendable, Hashable, Codable, CustomStringConvertible {
-    /// The cellular interface (`ppp0`, `usb0`), for SO_BINDTODEVICE.
+    /// The cellular interface (`ppp0`, `usb0`), for SO_BINDTODEVICE; empty in `none` mode without
+    /// `link.interface` (then the tunnel binds to nothing and uses the system's routing).
     public var interface: String
     /// The interface's IPv4 address, for bind(2); nil only in `none` mode without `link.interface`.
     public var localAddress: String?

@@ -164,8 +164,10 @@ public struct JumpHostResolver: Sendable {
     /// The last address that `host` resolved to through a link, if any.
     /// - Parameter host: `tunnel.host`.
     public func lastGood(host: String) -> String? {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
         guard let data = FileManager.default.contents(atPath: cachePath),
-            let cached = try? JSONDecoder().decode(Cached.self, from: data), cached.host == host
+            let cached = try? decoder.decode(Cached.self, from: data), cached.host == host
         else { return nil }
         return cached.address
     }

@@ -11,39 +11,29 @@ struct CommandOutput: Sendable {
 
 /// Runs short helper programs (`ip`, `sysctl`-like writes are done directly) and waits for them.
 enum Command {
-    /// Runs `path` with `arguments` to completion, capturing stdout and stderr.
+    /// Runs `path` with `arguments` to completion, capturing stdout and stderr (posix_spawn, not Foundation's
+    /// `Process`, whose child watching breaks when a child's descendants keep its descriptors).
     /// - Throws: ``CellularLinkError`` `.commandFailed` when the program cannot be started.
     static func run(_ path: String, _ arguments: [String]) throws -> CommandOutput {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        do {
-            try process.run()
-        } catch {
+        guard case .success(let out) = system_pipe(), case .success(let err) = system_pipe() else {
+            throw CellularLinkError(code: .commandFailed, message: "cannot create pipes to run \(path)")
+        }
+        let spawned = system_spawn(path, arguments, environment: nil, outputFD: out.write, errorFD: err.write)
+        system_close(out.write)
+        system_close(err.write)
+        defer {
+            system_close(out.read)
+            system_close(err.read)
+        }
+        guard case .success(let pid) = spawned else {
             throw CellularLinkError(
                 code: .commandFailed,
-                message: "cannot start \(path): \(error); install it (see scripts/install-deps.sh) or fix the path")
+                message: "cannot start \(path); install it (see scripts/install-deps.sh) or fix the path")
         }
-        let errData = Locked(Data())
-        let group = DispatchGroup()
-        group.enter()
-        DispatchQueue.global().async {
-            let d = err.fileHandleForReading.readDataToEndOfFile()
-            errData.withLock { $0 = d }
-            group.leave()
-        }
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        group.wait()
-        process.waitUntilExit()
+        let (o, e) = system_readBoth(out.read, err.read)
+        let status = system_waitForChild(pid)
         return CommandOutput(
-            status: process.terminationStatus,
-            stdout: String(decoding: outData, as: UTF8.self),
-            stderr: errData.withLock { String(decoding: $0, as: UTF8.self) })
+            status: status, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
     }
 
     /// Runs `path` and throws when it exits non-zero, with its stderr in the message.
@@ -83,7 +73,7 @@ final class ChildProcess: Sendable {
             throw CellularLinkError(code: .linkFailed, message: "cannot create a pipe for \(path)", underlying: e)
         }
         let env = environment.map { $0.map { "\($0.key)=\($0.value)" } }
-        let spawned = system_spawn(path, arguments, environment: env, outputFD: fds.write)
+        let spawned = system_spawn(path, arguments, environment: env, outputFD: fds.write, errorFD: fds.write)
         system_close(fds.write)
         switch spawned {
         case .success(let p): pid = p

@@ -261,11 +261,15 @@ func system_writeProcFile(_ path: String, _ value: String) -> Result<Void, Errno
 
 // MARK: - Spawning children
 
-/// Starts `path` with `arguments` (argv[0] = path): stdin from /dev/null, stdout and stderr to `outputFD`,
-/// every signal unblocked and at its default disposition (a child must not inherit the blocked mask of the
-/// thread that spawns it: pppd would then ignore our SIGTERM), in a process group of its own.
+/// Starts `path` with `arguments` (argv[0] = path): stdin from /dev/null, stdout to `outputFD`, stderr to
+/// `errorFD`, every other descriptor closed, every signal unblocked and at its default disposition (a child
+/// must not inherit the blocked mask of the thread that spawns it: pppd would then ignore our SIGTERM), in a
+/// process group of its own. Closing the rest matters: a long-lived child (pppd) must not hold pipes or
+/// sockets of other components (Foundation's `Process` would then wait for pppd instead of its own child).
 /// The corresponding C function is `posix_spawn`.
-func system_spawn(_ path: String, _ arguments: [String], environment: [String]?, outputFD: CInt) -> Result<Int32, Errno> {
+func system_spawn(
+    _ path: String, _ arguments: [String], environment: [String]?, outputFD: CInt, errorFD: CInt
+) -> Result<Int32, Errno> {
     var actions = posix_spawn_file_actions_t()
     var attributes = posix_spawnattr_t()
     posix_spawn_file_actions_init(&actions)
@@ -276,7 +280,12 @@ func system_spawn(_ path: String, _ arguments: [String], environment: [String]?,
     }
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
     posix_spawn_file_actions_adddup2(&actions, outputFD, 1)
-    posix_spawn_file_actions_adddup2(&actions, outputFD, 2)
+    posix_spawn_file_actions_adddup2(&actions, errorFD, 2)
+    // posix_spawn_file_actions_addclosefrom_np is not imported: close what /proc/self/fd lists now.
+    // glibc ignores EBADF for a close action whose descriptor is already gone.
+    for fd in system_openDescriptors() where fd > 2 {
+        posix_spawn_file_actions_addclose(&actions, fd)
+    }
     var empty = sigset_t()
     sigemptyset(&empty)
     var all = sigset_t()
@@ -300,6 +309,42 @@ func system_spawn(_ path: String, _ arguments: [String], environment: [String]?,
         rc = posix_spawn(&pid, path, &actions, &attributes, argv, environ)
     }
     return rc == 0 ? .success(pid) : .failure(Errno(rawValue: rc))
+}
+
+/// The descriptors open in this process (/proc/self/fd), excluding the one used to list them.
+func system_openDescriptors() -> [CInt] {
+    guard let dir = opendir("/proc/self/fd") else { return [] }
+    defer { closedir(dir) }
+    let own = dirfd(dir)
+    var result: [CInt] = []
+    while let entry = readdir(dir) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+        }
+        if let fd = CInt(name), fd != own { result.append(fd) }
+    }
+    return result
+}
+
+/// Reads two pipes to their end at once (poll), so neither can fill up and stall the child.
+func system_readBoth(_ a: CInt, _ b: CInt) -> ([UInt8], [UInt8]) {
+    var out: ([UInt8], [UInt8]) = ([], [])
+    var open = [a, b]
+    while !open.isEmpty {
+        var fds = open.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+        let r = poll(&fds, nfds_t(fds.count), 10_000)
+        if r < 0 && errno == EINTR { continue }
+        if r <= 0 { break }
+        for p in fds where p.revents != 0 {
+            switch system_read(p.fd, 16_384) {
+            case .success(let chunk) where !chunk.isEmpty:
+                if p.fd == a { out.0 += chunk } else { out.1 += chunk }
+            default:
+                open.removeAll { $0 == p.fd }
+            }
+        }
+    }
+    return out
 }
 
 /// Blocks until child `pid` exits; returns its exit status, or minus the signal that killed it.

@@ -444,7 +444,7 @@ public final class DemoRun {
         say.line("      the box's sshd through the jump host's forward")
         say.line("      (on a real site: ssh -J you@jump.example.net -p 31337 root@127.0.0.1)")
         say.line("  \(exe) console --config \(configPath)")
-        say.line("      the router's console (press Enter for its prompt; log in as admin, any password; ~. detaches)")
+        say.line("      the router's console (its recent output first; log in as admin, any password; ~. detaches)")
         say.line("  \(exe) status --config \(configPath)")
         say.line("  \(exe) down --config \(configPath)")
         say.line("      ends the session now, as a DOWN SMS would")

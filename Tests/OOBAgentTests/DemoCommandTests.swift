@@ -79,30 +79,35 @@ private final class DemoProcess {
     }
 
     /// Reads output until `condition` holds or the process exits or `seconds` pass; returns whether it held.
+    /// Polls with `Task.sleep`, so a minute-long demo does not hold one of the test pool's few threads.
     @discardableResult
-    func readUntil(seconds: Int, _ condition: (DemoProcess) -> Bool = { _ in false }) -> Bool {
+    func readUntil(seconds: Int, _ condition: (DemoProcess) -> Bool = { _ in false }) async -> Bool {
         let end = Date().addingTimeInterval(TimeInterval(seconds))
         while Date() < end {
             drain()
             if condition(self) { return true }
             if exitCode == nil {
                 var status: CInt = 0
-                if waitpid(pid, &status, WNOHANG) == pid {
+                let r = waitpid(pid, &status, WNOHANG)
+                if r == pid {
                     exitCode = status & 0x7F == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
+                } else if r < 0 && errno == ECHILD {
+                    // Reaped by someone else in this test process: the status is lost.
+                    exitCode = -1
                 }
             }
             if exitCode != nil {
                 drain()
                 return condition(self)
             }
-            usleep(50_000)
+            try? await Task.sleep(for: .milliseconds(50))
         }
         return condition(self)
     }
 
-    /// Waits for the exit (up to `seconds`, then SIGKILL); returns the exit code.
-    func waitForExit(seconds: Int) -> Int32? {
-        readUntil(seconds: seconds) { $0.exitCode != nil }
+    /// Waits for the exit (up to `seconds`); returns the exit code.
+    func waitForExit(seconds: Int) async -> Int32? {
+        await readUntil(seconds: seconds) { $0.exitCode != nil }
         return exitCode
     }
 }
@@ -152,9 +157,9 @@ struct DemoCommandTests {
         "the whole story: SMS, authenticated, tunnel, login through the forward, router prompt, expiry, link-down SMS",
         .enabled(if: haveOpenSSH, "OpenSSH (openssh-server, openssh-client) is not installed")
     )
-    func wholeStory() throws {
+    func wholeStory() async throws {
         let demo = try DemoProcess(["demo"])
-        let code = demo.waitForExit(seconds: 200)
+        let code = await demo.waitForExit(seconds: 200)
         let out = demo.output
         #expect(code == 0, "exit code; stderr: \(demo.errors)\nstdout:\n\(out)")
         expectInOrder(
@@ -198,9 +203,9 @@ struct DemoCommandTests {
     }
 
     @Test("without sshd: a clear message naming the packages, exit code 1, nothing left behind")
-    func missingSSHD() throws {
+    func missingSSHD() async throws {
         let demo = try DemoProcess(["demo", "--sshd", "/nonexistent/usr/sbin/sshd"])
-        let code = demo.waitForExit(seconds: 30)
+        let code = await demo.waitForExit(seconds: 30)
         #expect(code == 1)
         let errors = demo.errors
         #expect(errors.contains("/nonexistent/usr/sbin/sshd is missing"), "stderr: \(errors)")
@@ -214,9 +219,9 @@ struct DemoCommandTests {
         "--interactive keeps the session open for ssh -p, and Ctrl-C tears down with the link-down SMS",
         .enabled(if: haveOpenSSH, "OpenSSH (openssh-server, openssh-client) is not installed")
     )
-    func interactiveThenCtrlC() throws {
+    func interactiveThenCtrlC() async throws {
         let demo = try DemoProcess(["demo", "--interactive"])
-        let ready = demo.readUntil(seconds: 90) { $0.output.contains("Press Ctrl-C") }
+        let ready = await demo.readUntil(seconds: 90) { $0.output.contains("Press Ctrl-C") }
         try #require(ready, "the demo should wait for Ctrl-C:\n\(demo.output)\n\(demo.errors)")
         // The printed command works as printed (a person's try, from another terminal).
         let out = demo.output
@@ -235,7 +240,7 @@ struct DemoCommandTests {
         #expect(ssh.terminationStatus == 0 && sshOutput.contains("reached-the-box"), "\(command): \(sshOutput)")
 
         kill(demo.pid, SIGINT)
-        let code = demo.waitForExit(seconds: 90)
+        let code = await demo.waitForExit(seconds: 90)
         let all = demo.output
         #expect(code == 0, "exit code; stderr: \(demo.errors)\n\(all)")
         expectInOrder(

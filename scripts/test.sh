@@ -7,7 +7,10 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 export OOB_STRICT=1
 swift build --build-tests
-swift test --skip-build --no-parallel 2>&1 | tee /tmp/oob-agent-test.log
+# A hung test must fail the run, not run into CI's own limit: the whole suite takes a few minutes.
+timeout --kill-after=30s 40m swift test --skip-build --no-parallel 2>&1 | tee /tmp/oob-agent-test.log
+# The Debian package: built, installed here, checked (`oob-agent check` from the package), purged.
+bash packaging/test-deb.sh
 if [ -x fuzz/run.sh ]; then
     FUZZ_SECONDS="${FUZZ_SECONDS:-60}" bash fuzz/run.sh
 fi

@@ -5,5 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
-swift build --product oob-agent >/dev/null
+echo "building oob-agent (the first build takes a few minutes)..."
+log=$(mktemp)
+if ! swift build --product oob-agent >"$log" 2>&1; then
+    cat "$log" >&2
+    echo "the build failed (output above)" >&2
+    exit 1
+fi
+rm -f "$log"
 exec "$(swift build --show-bin-path)/oob-agent" demo "$@"

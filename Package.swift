@@ -138,7 +138,7 @@ let package = Package(
         .testTarget(
             name: "OOBAgentTests",
             dependencies: [
-                "OOBAgent", "ModemEmulator", "OOBTestSupport", "ATModem", "SerialIO", log,
+                "OOBAgent", "ModemEmulator", "OOBTestSupport", "ATModem", "SerialIO", log, systemPackage,
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings

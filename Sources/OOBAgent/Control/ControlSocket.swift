@@ -48,7 +48,7 @@ public final class ControlServer: Sendable {
         let continuation = self.continuation
         let thread = Thread { [stopped] in
             while !stopped.isSet {
-                guard (try? UnixSocket.waitReadable(listener, timeoutMilliseconds: 200)) == true,
+                guard (try? UnixSocket.waitReadable(listener, timeoutMilliseconds: 1000)) == true,
                     let fd = try? UnixSocket.accept(listener)
                 else { continue }
                 let line = ControlServer.readLine(fd, timeoutMilliseconds: 2000)

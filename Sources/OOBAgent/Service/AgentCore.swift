@@ -382,6 +382,7 @@ actor AgentCore {
     // MARK: - Persistence
 
     func persist() {
+        let machine = self.machine
         let owed = machine.requesters.compactMap { r -> String? in
             if case .sms(let n) = r { return n.e164 }
             return nil

@@ -1,4 +1,6 @@
 public import Logging
+import SerialConsole
+import SerialIO
 import ServiceLifecycle
 import UnixSignals
 
@@ -18,8 +20,26 @@ public enum AgentDaemon {
         let agent = AgentService(
             configuration: configuration, logger: logger, clock: clock, notifier: SystemdNotifier(environment: environment)
         )
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let console = configuration.console {
+            // The console relay runs beside the agent, all the time (not only during sessions);
+            // it reopens a vanished device itself, and its failure does not stop the agent.
+            do {
+                let relay = try ConsoleRelay(
+                    configuration: ConsoleRelayConfiguration(
+                        devicePath: console.device, serial: SerialConfiguration(baudRate: console.baud),
+                        socketPath: console.socket, logPath: console.log
+                    ),
+                    logger: logger
+                )
+                services.append(.init(service: relay, successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore))
+            } catch {
+                logger.error("console relay not started", metadata: ["console.device": "\(console.device)", "error": "\(error)"])
+            }
+        }
+        services.append(.init(service: agent, successTerminationBehavior: .gracefullyShutdownGroup))
         var groupConfiguration = ServiceGroupConfiguration(
-            services: [.init(service: agent, successTerminationBehavior: .gracefullyShutdownGroup)],
+            services: services,
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         )

@@ -131,7 +131,10 @@ public final class AgentService: Service, Sendable {
                     switch event {
                     case .newMessage, .storageFull, .messageRouted: wake.yield()
                     case .signal(let q): await core.noteSignal(q.dBm)
-                    case .boot: throw AgentError(.io, "the modem rebooted")
+                    // Huawei sticks print ^BOOT periodically, so it is no proof of a restart: read the
+                    // storage once more (a real restart that lost +CNMI is covered by the poll, a
+                    // vanished port by the reopen below).
+                    case .boot: wake.yield()
                     default: break
                     }
                 }

@@ -188,6 +188,8 @@ public struct AgentStateMachine: Sendable {
     // MARK: - Inspection
 
     /// The current state's name.
+    // Not inlined: works around a Swift 6.3 -O ownership-verifier crash when inlined into an actor.
+    @inline(never)
     public var stateName: StateName {
         switch state {
         case .idle: .idle
@@ -200,6 +202,8 @@ public struct AgentStateMachine: Sendable {
     }
 
     /// Everyone owed a reply or the link-down SMS.
+    // Not inlined: works around a Swift 6.3 -O ownership-verifier crash when inlined into an actor.
+    @inline(never)
     public var requesters: [Requester] {
         switch state {
         case .idle: []
@@ -210,18 +214,24 @@ public struct AgentStateMachine: Sendable {
     }
 
     /// The end of the running session, if active.
+    // Not inlined: works around a Swift 6.3 -O ownership-verifier crash when inlined into an actor.
+    @inline(never)
     public var endsAt: Int64? {
         if case .active(let s) = state { return s.endsAt }
         return nil
     }
 
     /// The running session's start, if active.
+    // Not inlined: works around a Swift 6.3 -O ownership-verifier crash when inlined into an actor.
+    @inline(never)
     public var startedAt: Int64? {
         if case .active(let s) = state { return s.startedAt }
         return nil
     }
 
     /// The current attempt number while setting up.
+    // Not inlined: works around a Swift 6.3 -O ownership-verifier crash when inlined into an actor.
+    @inline(never)
     public var attempt: Int? {
         switch state {
         case .linking(let a), .verifying(let a), .connecting(let a): a.number
@@ -230,6 +240,8 @@ public struct AgentStateMachine: Sendable {
     }
 
     /// The last setup error while setting up.
+    // Not inlined: works around a Swift 6.3 -O ownership-verifier crash when inlined into an actor.
+    @inline(never)
     public var lastError: String? {
         switch state {
         case .linking(let a), .verifying(let a), .connecting(let a): a.lastError

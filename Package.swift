@@ -78,7 +78,9 @@ let package = Package(
         /// A Huawei-E1752-like modem on a real pty: used by the tests and by `oob-agent demo`.
         .target(name: "ModemEmulator", dependencies: ["ATModem", "SerialIO"], swiftSettings: swiftSettings),
         /// `oob-agent demo`: the emulated site (modem, router console) and a throwaway jump host.
-        .target(name: "Demo", dependencies: ["SerialIO", "ModemEmulator", "OOBAgent", log], swiftSettings: swiftSettings),
+        .target(
+            name: "Demo", dependencies: ["SerialIO", "ATModem", "ModemEmulator", "OOBAgent", log, systemPackage], swiftSettings: swiftSettings
+        ),
 
         // MARK: - The executable: argument parsing and wiring only
         .executableTarget(

@@ -103,9 +103,12 @@ public final class RouterConsoleEmulator: Sendable {
                     send("\r\n")
                     switch mode {
                     case .login:
-                        send("Password: ")
-                        mode = text.isEmpty ? .login : .password
-                        if text.isEmpty { send("\(hostname) login: ") }
+                        if text.isEmpty {
+                            send("\(hostname) login: ")
+                        } else {
+                            send("Password: ")
+                            mode = .password
+                        }
                     case .password:
                         send("\r\nBusyBox v1.36 built-in shell (ash)\r\n\(hostname)# ")
                         mode = .shell

@@ -2,6 +2,7 @@ import ATModem
 import CellularLink
 import Foundation
 import Logging
+import PowerControl
 import SerialIO
 import Tunnel
 
@@ -26,6 +27,8 @@ actor AgentCore {
     var linkInfo: LinkInfo?
     var tunnel: ReverseTunnel?
     var linkUp = false
+    /// `tunnel.host` as resolved through the link for the current attempt (ppp/interface modes).
+    var jumpHostAddress: String?
     var tunnelStarted = false
     var generation = 0
 
@@ -35,8 +38,13 @@ actor AgentCore {
     var tasks: [Int: Task<Void, Never>] = [:]
     var nextTaskID = 0
 
+    /// The `[[power]]` outlets (nil when none are configured or they could not be set up).
+    let power: PowerController?
+
     // The modem and what we know from it.
     var modem: Modem?
+    /// Where the modem was opened (`modem.port` resolved), for the link's `atPort`.
+    var modemPath: String?
     var pendingSMS: [(to: String, text: String)] = []
     var networkTimeBase: (unix: Int64, mono: Int64)?
     var signalDBm: Int?
@@ -56,9 +64,11 @@ actor AgentCore {
 
     init(
         config: AgentConfiguration, logger: Logger, clock: any AgentClock, notifier: SystemdNotifier,
-        verifier: CommandAuthenticator.Verifier, replayCache: ReplayCache, recovering: SessionRecord?
+        verifier: CommandAuthenticator.Verifier, replayCache: ReplayCache, recovering: SessionRecord?,
+        power: PowerController? = nil
     ) {
         self.config = config
+        self.power = power
         self.logger = logger
         self.clock = clock
         self.notifier = notifier
@@ -79,6 +89,17 @@ actor AgentCore {
     }
 
     static func monoMillis() -> Int64 { Monotonic.now() / 1_000_000 }
+
+    /// Resolves a device value of the configuration: a path is returned as it is, `"auto"` and matches through
+    /// libudev discovery.
+    /// - Throws: `DiscoveryError` naming the key and the fix when nothing (or more than one device) matches.
+    static func resolveDevice(_ value: String?, for purpose: DevicePurpose) throws -> String? {
+        guard let value, !value.hasPrefix("/") else { return value }
+        if purpose == .linkInterface, value != "auto", !value.contains(":") { return value }
+        return try DeviceDiscovery.resolve(value, for: purpose).path
+    }
+
+    func noteModemPath(_ path: String?) { modemPath = path }
 
     // MARK: - Events
 
@@ -147,7 +168,7 @@ actor AgentCore {
         }
     }
 
-    private func spawn(_ body: @escaping @Sendable (AgentCore) async -> Void) {
+    func spawn(_ body: @escaping @Sendable (AgentCore) async -> Void) {
         let id = nextTaskID
         nextTaskID += 1
         tasks[id] = Task { [self] in
@@ -171,14 +192,17 @@ actor AgentCore {
 
     private func bringLinkUp(attempt: Int) async {
         let myGeneration = generation
-        let linkConfig = LinkConfiguration(
-            mode: LinkConfiguration.Mode(rawValue: config.link.mode.rawValue) ?? .none,
-            interface: config.link.interface, device: config.link.device,
-            atPort: { if case .path(let p) = config.modem.port { return p } else { return nil } }(),
-            apn: config.link.apn, pppdPath: config.link.pppd, upTimeout: config.link.upTimeout,
-            stateDirectory: config.state.dir
-        )
         do {
+            // "auto" and device matches are resolved now, at each session start: a stick that re-enumerated since
+            // the last session is found under its new name.
+            let linkConfig = LinkConfiguration(
+                mode: LinkConfiguration.Mode(rawValue: config.link.mode.rawValue) ?? .none,
+                interface: try Self.resolveDevice(config.link.interface, for: .linkInterface),
+                device: try Self.resolveDevice(config.link.device, for: .linkDevice),
+                atPort: modemPath ?? { if case .path(let p) = config.modem.port { return p } else { return nil } }(),
+                apn: config.link.apn, pppdPath: config.link.pppd, upTimeout: config.link.upTimeout,
+                stateDirectory: config.state.dir
+            )
             let link = try makeCellularLink(linkConfig, logger: logger)
             self.link = link
             linkUp = true
@@ -212,11 +236,21 @@ actor AgentCore {
 
     private func verifyRoute() async {
         let myGeneration = generation
-        // In `none` mode the tunnel uses whatever route exists; ppp/interface links are verified
-        // when the jump host is an address (a name is resolved through the link by the tunnel).
-        if config.link.mode != .none, let info = linkInfo, Self.isIPv4(config.tunnel.host) {
+        // In `none` mode the tunnel uses whatever route exists. Over a ppp/interface link the jump host is
+        // resolved through the link's DNS servers (an IP literal as it is; the last good address when no server
+        // answers) and the path to that address is verified to leave through the link.
+        jumpHostAddress = nil
+        if config.link.mode != .none, let info = linkInfo {
             do {
-                let report = try await PathVerifier.verify(link: info, address: config.tunnel.host, port: UInt16(config.tunnel.port))
+                let resolution = try await JumpHostResolver(stateDirectory: config.state.dir, logger: logger)
+                    .resolve(config.tunnel.host, via: info)
+                logger.info(
+                    "jump host resolved",
+                    metadata: ["tunnel.host": "\(config.tunnel.host)", "tunnel.address": "\(resolution.address)",
+                               "dns.source": "\(resolution.source.rawValue)", "dns.server": "\(resolution.server ?? "-")"])
+                guard generation == myGeneration else { return }
+                jumpHostAddress = resolution.address
+                let report = try await PathVerifier.verify(link: info, address: resolution.address, port: UInt16(config.tunnel.port))
                 logger.info("route verified", metadata: ["link.path": "\(report)"])
             } catch {
                 guard generation == myGeneration else { return }
@@ -231,7 +265,7 @@ actor AgentCore {
     private func startTunnel() async {
         let myGeneration = generation
         let bindInterface = linkInfo.flatMap { $0.interface.isEmpty ? nil : $0.interface } ?? config.link.interface
-        let tunnelConfig = TunnelConfiguration(
+        var tunnelConfig = TunnelConfiguration(
             host: config.tunnel.host, port: config.tunnel.port, user: config.tunnel.user, identity: config.tunnel.identity,
             identityPassphraseFile: config.tunnel.identityPassphraseFile, knownHosts: config.tunnel.knownHosts,
             forwards: config.tunnel.forwards.map {
@@ -239,6 +273,8 @@ actor AgentCore {
             },
             keepalive: config.tunnel.keepalive, bindInterface: bindInterface, bindAddress: linkInfo?.localAddress
         )
+        // Connect to the address resolved through the link; the host key is still checked under tunnel.host.
+        tunnelConfig.connectAddress = config.link.mode == .none ? nil : jumpHostAddress
         do {
             let tunnel = try ReverseTunnel(configuration: tunnelConfig, logger: logger)
             self.tunnel = tunnel

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import ModemEmulator
 import PowerControl
+import SerialIO
 import Testing
 
 @testable import OOBAgent
@@ -45,6 +46,9 @@ struct AgentDiscoveryTests {
         h.emulator.vanish()
         feed.yield(.removed(syspath: first.syspath))
         #expect(await eventually { h.status()?.modem.present == false })
+        // Take the freed pty number, so the stick really comes back under another name (as ttyUSB2 → ttyUSB5).
+        let placeholder = try PseudoTerminal()
+        defer { placeholder.close() }
         let newPath = try #require(h.emulator.reappear())
         #expect(newPath != firstPath)
         feed.yield(.added(try #require(Self.huaweiATPort(node: newPath, ttyIndex: 5))))
@@ -68,7 +72,7 @@ struct AgentDiscoveryTests {
         #expect(c.link.interface == "usb:12d1:1506,if=01")
         #expect(c.console?.device == "usb:0403:6001")
         #expect(throws: AgentError.self) {
-            try ConfigurationLoader.parse(text.replacingOccurrences(of: #"port = "/dev/ttyUSB2""#, with: #"port = "ttyUSB2""#))
+            try ConfigurationLoader.parse(text.replacingOccurrences(of: #"port = "/dev/ttyUSB2""#, with: #"port = "usb:zz:1001""#))
         }
     }
 

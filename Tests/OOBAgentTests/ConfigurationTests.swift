@@ -143,7 +143,7 @@ struct ConfigurationTests {
             ("[link]\nmode = \"pp\"", "link.mode = \"pp\"", "did you mean \"ppp\""),
             ("[notify]\nsms_up = \"yes\"", "notify.sms_up = \"yes\"", "true or false"),
             ("[console]\nbaud = 9600", "console.device", "missing"),
-            ("[[power]]\nname = \"router\"\ndriver = \"gpio\"", "power[0].device", "/dev/gpiochip0"),
+            ("[[power]]\nname = \"router\"\ndriver = \"gpio\"", "power[0]: [[power]] #1 \"router\": device", "/dev/gpiochip0"),
             ("[state]\ndir = \"relative/dir\"", "state.dir = \"relative/dir\"", "absolute path"),
         ]
         for (snippet, key, fix) in cases {

@@ -359,8 +359,9 @@ final class PTYRelay: @unchecked Sendable {
             while !stop.isSet {
                 var fds = [pollfd(fd: emulatorFD, events: Int16(POLLIN), revents: 0), pollfd(fd: masterFD, events: Int16(POLLIN), revents: 0)]
                 guard poll(&fds, 2, 50) > 0 else { continue }
-                if fds[1].revents & Int16(POLLHUP) != 0 && fds[1].revents & Int16(POLLIN) == 0 {
-                    usleep(20_000)  // nobody has the slave open (the daemon is between opens)
+                let hangup = Int16(POLLHUP | POLLERR | POLLNVAL)
+                if fds.contains(where: { $0.revents & hangup != 0 && $0.revents & Int16(POLLIN) == 0 }) {
+                    usleep(20_000)  // a side is closed (the daemon between opens, or the emulator gone)
                 }
                 for (from, to) in [(emulatorFD, masterFD), (masterFD, emulatorFD)] {
                     let index = from == emulatorFD ? 0 : 1

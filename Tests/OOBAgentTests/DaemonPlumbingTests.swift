@@ -34,113 +34,115 @@ final class NotifyListener {
     deinit { close(fd) }
 }
 
-@Suite("Daemon plumbing", .serialized, .timeLimit(.minutes(2)))
-struct DaemonPlumbingTests {
-    @Test("systemd notify: READY, STATUS and WATCHDOG datagrams to a path socket")
-    func notifyPath() throws {
-        let dir = TempDir()
-        defer { dir.cleanup() }
-        let listener = try NotifyListener(path: dir.file("notify"))
-        let notifier = SystemdNotifier(environment: ["NOTIFY_SOCKET": listener.name, "WATCHDOG_USEC": "20000000"])
-        #expect(notifier.watchdogInterval == .seconds(20))
-        #expect(notifier.ready(status: "idle, waiting for SMS"))
-        #expect(listener.receive() == "READY=1\nSTATUS=idle, waiting for SMS")
-        #expect(notifier.watchdog())
-        #expect(listener.receive() == "WATCHDOG=1")
-        #expect(notifier.status("active until 14:30"))
-        #expect(listener.receive() == "STATUS=active until 14:30")
-    }
+extension AgentIntegrationSuites {
+    @Suite("Daemon plumbing", .serialized, .timeLimit(.minutes(2)))
+    struct DaemonPlumbingTests {
+        @Test("systemd notify: READY, STATUS and WATCHDOG datagrams to a path socket")
+        func notifyPath() throws {
+            let dir = TempDir()
+            defer { dir.cleanup() }
+            let listener = try NotifyListener(path: dir.file("notify"))
+            let notifier = SystemdNotifier(environment: ["NOTIFY_SOCKET": listener.name, "WATCHDOG_USEC": "20000000"])
+            #expect(notifier.watchdogInterval == .seconds(20))
+            #expect(notifier.ready(status: "idle, waiting for SMS"))
+            #expect(listener.receive() == "READY=1\nSTATUS=idle, waiting for SMS")
+            #expect(notifier.watchdog())
+            #expect(listener.receive() == "WATCHDOG=1")
+            #expect(notifier.status("active until 14:30"))
+            #expect(listener.receive() == "STATUS=active until 14:30")
+        }
 
-    @Test("systemd notify: abstract socket names start with @")
-    func notifyAbstract() throws {
-        let name = "oob-agent-test-\(UInt32.random(in: 0...UInt32.max))"
-        let listener = try NotifyListener(path: nil, abstractName: name)
-        let notifier = SystemdNotifier(environment: ["NOTIFY_SOCKET": "@" + name])
-        #expect(notifier.stopping())
-        #expect(listener.receive() == "STOPPING=1")
-    }
+        @Test("systemd notify: abstract socket names start with @")
+        func notifyAbstract() throws {
+            let name = "oob-agent-test-\(UInt32.random(in: 0...UInt32.max))"
+            let listener = try NotifyListener(path: nil, abstractName: name)
+            let notifier = SystemdNotifier(environment: ["NOTIFY_SOCKET": "@" + name])
+            #expect(notifier.stopping())
+            #expect(listener.receive() == "STOPPING=1")
+        }
 
-    @Test("without NOTIFY_SOCKET nothing is sent")
-    func notifyAbsent() {
-        let notifier = SystemdNotifier(environment: [:])
-        #expect(!notifier.ready(status: "x"))
-        #expect(notifier.watchdogInterval == nil)
-    }
+        @Test("without NOTIFY_SOCKET nothing is sent")
+        func notifyAbsent() {
+            let notifier = SystemdNotifier(environment: [:])
+            #expect(!notifier.ready(status: "x"))
+            #expect(notifier.watchdogInterval == nil)
+        }
 
-    @Test("log lines: syslog priority prefix for journald, key=value metadata, quoting")
-    func logFormat() {
-        let journal = JournalLogHandler(label: "t", level: .info, journal: true)
-        let event = LogEvent(level: .warning, message: "code refused", metadata: ["sms.sender": "+46701234567", "reason": "wrong code"], source: "t", file: "f", function: "g", line: 1)
-        #expect(journal.format(event) == "<4>code refused reason=\"wrong code\" sms.sender=+46701234567")
-        let terminal = JournalLogHandler(label: "t", level: .info, journal: false)
-        let line = terminal.format(event)
-        #expect(line.hasSuffix(" warning code refused reason=\"wrong code\" sms.sender=+46701234567"))
-        #expect(JournalLogHandler.priority(.critical) == 2 && JournalLogHandler.priority(.info) == 6 && JournalLogHandler.priority(.debug) == 7)
-    }
+        @Test("log lines: syslog priority prefix for journald, key=value metadata, quoting")
+        func logFormat() {
+            let journal = JournalLogHandler(label: "t", level: .info, journal: true)
+            let event = LogEvent(level: .warning, message: "code refused", metadata: ["sms.sender": "+46701234567", "reason": "wrong code"], source: "t", file: "f", function: "g", line: 1)
+            #expect(journal.format(event) == "<4>code refused reason=\"wrong code\" sms.sender=+46701234567")
+            let terminal = JournalLogHandler(label: "t", level: .info, journal: false)
+            let line = terminal.format(event)
+            #expect(line.hasSuffix(" warning code refused reason=\"wrong code\" sms.sender=+46701234567"))
+            #expect(JournalLogHandler.priority(.critical) == 2 && JournalLogHandler.priority(.info) == 6 && JournalLogHandler.priority(.debug) == 7)
+        }
 
-    @Test("control socket: JSON line request and response, mode 0660")
-    func controlSocket() async throws {
-        let dir = TempDir()
-        defer { dir.cleanup() }
-        let path = dir.file("run/agent.sock")
-        let server = try ControlServer(path: path)
-        defer { server.stop() }
-        #expect((try FileSystem.status(path)).permissions == 0o660)
-        let answering = Task {
-            for await connection in server.requests {
-                if connection.request?.command == "up" {
-                    connection.respond(ControlResponse(ok: true, message: "session starting for \(connection.request?.minutes ?? 0) min"))
-                } else {
-                    connection.respond(ControlResponse(ok: false, error: "unknown"))
+        @Test("control socket: JSON line request and response, mode 0660")
+        func controlSocket() async throws {
+            let dir = TempDir()
+            defer { dir.cleanup() }
+            let path = dir.file("run/agent.sock")
+            let server = try ControlServer(path: path)
+            defer { server.stop() }
+            #expect((try FileSystem.status(path)).permissions == 0o660)
+            let answering = Task {
+                for await connection in server.requests {
+                    if connection.request?.command == "up" {
+                        connection.respond(ControlResponse(ok: true, message: "session starting for \(connection.request?.minutes ?? 0) min"))
+                    } else {
+                        connection.respond(ControlResponse(ok: false, error: "unknown"))
+                    }
                 }
             }
+            let response = try await Task.detached {
+                try ControlClient.send(ControlRequest(command: "up", minutes: 15), to: path)
+            }.value
+            #expect(response == ControlResponse(ok: true, message: "session starting for 15 min"))
+            let bad = try await Task.detached { try ControlClient.send(ControlRequest(command: "dance"), to: path) }.value
+            #expect(bad.ok == false)
+            server.stop()
+            answering.cancel()
+            let error = #expect(throws: AgentError.self) { try ControlClient.send(ControlRequest(command: "status"), to: dir.file("none.sock")) }
+            #expect(error?.message.contains("no daemon is listening") == true)
         }
-        let response = try await Task.detached {
-            try ControlClient.send(ControlRequest(command: "up", minutes: 15), to: path)
-        }.value
-        #expect(response == ControlResponse(ok: true, message: "session starting for 15 min"))
-        let bad = try await Task.detached { try ControlClient.send(ControlRequest(command: "dance"), to: path) }.value
-        #expect(bad.ok == false)
-        server.stop()
-        answering.cancel()
-        let error = #expect(throws: AgentError.self) { try ControlClient.send(ControlRequest(command: "status"), to: dir.file("none.sock")) }
-        #expect(error?.message.contains("no daemon is listening") == true)
-    }
 
-    @Test("status JSON keys are stable")
-    func statusJSON() {
-        let status = AgentStatus(
-            state: "active",
-            session: .init(endsAt: "2026-11-22T01:30:00Z", remainingSeconds: 600, requesters: ["+46701234567"], attempt: nil, lastError: nil),
-            modem: .init(present: true, signalDBm: -71, registration: "home"), tunnel: nil, lastSession: nil, uptimeSeconds: 5,
-            clock: "network", pid: 42
-        )
-        #expect(
-            ControlJSON.line(status)
-                == #"{"clock":"network","modem":{"present":true,"registration":"home","signal_dbm":-71},"pid":42,"session":{"ends_at":"2026-11-22T01:30:00Z","remaining_seconds":600,"requesters":["+46701234567"]},"state":"active","uptime_seconds":5}"#
-        )
-    }
+        @Test("status JSON keys are stable")
+        func statusJSON() {
+            let status = AgentStatus(
+                state: "active",
+                session: .init(endsAt: "2026-11-22T01:30:00Z", remainingSeconds: 600, requesters: ["+46701234567"], attempt: nil, lastError: nil),
+                modem: .init(present: true, signalDBm: -71, registration: "home"), tunnel: nil, lastSession: nil, uptimeSeconds: 5,
+                clock: "network", pid: 42
+            )
+            #expect(
+                ControlJSON.line(status)
+                    == #"{"clock":"network","modem":{"present":true,"registration":"home","signal_dbm":-71},"pid":42,"session":{"ends_at":"2026-11-22T01:30:00Z","remaining_seconds":600,"requesters":["+46701234567"]},"state":"active","uptime_seconds":5}"#
+            )
+        }
 
-    @Test("session record: written atomically, read back; a corrupt record means 'assume everything is up'")
-    func sessionRecord() throws {
-        let dir = TempDir()
-        defer { dir.cleanup() }
-        #expect(try SessionRecord.load(dir: dir.path) == nil)
-        let record = SessionRecord(state: .active, owedSMS: ["+46701234567"], linkMode: "none", linkUp: true, tunnelStarted: true, endsAtUnix: 1_795_000_000, pid: 7, reason: "forwards listening")
-        try record.save(dir: dir.path)
-        #expect((try FileSystem.status(dir.file(SessionRecord.fileName))).permissions == 0o600)
-        #expect(try SessionRecord.load(dir: dir.path) == record)
-        dir.write(SessionRecord.fileName, "{not json")
-        let worst = try #require(try SessionRecord.load(dir: dir.path))
-        #expect(worst.linkUp && worst.tunnelStarted && worst.state == .tearingDown)
-        try SessionRecord.remove(dir: dir.path)
-        #expect(try SessionRecord.load(dir: dir.path) == nil)
-    }
+        @Test("session record: written atomically, read back; a corrupt record means 'assume everything is up'")
+        func sessionRecord() throws {
+            let dir = TempDir()
+            defer { dir.cleanup() }
+            #expect(try SessionRecord.load(dir: dir.path) == nil)
+            let record = SessionRecord(state: .active, owedSMS: ["+46701234567"], linkMode: "none", linkUp: true, tunnelStarted: true, endsAtUnix: 1_795_000_000, pid: 7, reason: "forwards listening")
+            try record.save(dir: dir.path)
+            #expect((try FileSystem.status(dir.file(SessionRecord.fileName))).permissions == 0o600)
+            #expect(try SessionRecord.load(dir: dir.path) == record)
+            dir.write(SessionRecord.fileName, "{not json")
+            let worst = try #require(try SessionRecord.load(dir: dir.path))
+            #expect(worst.linkUp && worst.tunnelStarted && worst.state == .tearingDown)
+            try SessionRecord.remove(dir: dir.path)
+            #expect(try SessionRecord.load(dir: dir.path) == nil)
+        }
 
-    @Test("clock synchronisation is read without error (either answer is valid on this machine)")
-    func clockSync() {
-        let synced = SystemClock.isSynchronized()
-        #expect(synced == true || synced == false)
-        #expect(SystemClock.now() > 1_600_000_000)
+        @Test("clock synchronisation is read without error (either answer is valid on this machine)")
+        func clockSync() {
+            let synced = SystemClock.isSynchronized()
+            #expect(synced == true || synced == false)
+            #expect(SystemClock.now() > 1_600_000_000)
+        }
     }
 }

@@ -95,131 +95,135 @@ final class DaemonProcess: @unchecked Sendable {
     }
 }
 
-@Suite("Daemon process", .serialized, .timeLimit(.minutes(3)))
-struct DaemonProcessTests {
-    static let ready = Binary.exists && FileManager.default.isExecutableFile(atPath: "/usr/sbin/sshd")
+extension AgentIntegrationSuites {
+    @Suite("Daemon process", .serialized, .timeLimit(.minutes(3)))
+    struct DaemonProcessTests {
+        static let ready = Binary.exists && FileManager.default.isExecutableFile(atPath: "/usr/sbin/sshd")
 
-    func now() -> Int64 { Int64(Date().timeIntervalSince1970) }
+        func now() -> Int64 { Int64(Date().timeIntervalSince1970) }
 
-    @Test("SIGTERM mid-session: forward gone, link-down SMS sent, exit 0", .enabled(if: ready))
-    func sigterm() async throws {
-        let h = try AgentHarness(bridged: true)
-        defer { h.stop() }
-        let log = h.dir.file("daemon.log")
-        let daemon = try Binary.startDaemon(config: h.configPath, logPath: log)
-        defer { daemon.kill9() }
-        let t = now()
-        try h.deliver("UP \(h.code(at: t))", timestamp: t)
-        #expect(await eventually { isListening(h.forwardPort) }, "\((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
-        daemon.signal(SIGTERM)
-        #expect(await eventually { !daemon.isRunning })
-        #expect(daemon.exitStatus == 0)
-        #expect(!isListening(h.forwardPort))
-        #expect(h.sentTexts().contains("DOWN: link down (agent stopping)"), "\(h.sent)")
-        #expect(!FileManager.default.fileExists(atPath: h.dir.file("state/session.json")))
-    }
+        @Test("SIGTERM mid-session: forward gone, link-down SMS sent, exit 0", .enabled(if: ready))
+        func sigterm() async throws {
+            let h = try AgentHarness(bridged: true)
+            defer { h.stop() }
+            let log = h.dir.file("daemon.log")
+            let daemon = try Binary.startDaemon(config: h.configPath, logPath: log)
+            defer { daemon.kill9() }
+            let t = now()
+            try h.deliver("UP \(h.code(at: t))", timestamp: t)
+            #expect(await eventually { isListening(h.forwardPort) }, "\((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+            daemon.signal(SIGTERM)
+            #expect(await eventually { !daemon.isRunning })
+            #expect(daemon.exitStatus == 0)
+            #expect(!isListening(h.forwardPort))
+            #expect(h.sentTexts().contains("DOWN: link down (agent stopping)"), "\(h.sent)")
+            #expect(!FileManager.default.fileExists(atPath: h.dir.file("state/session.json")))
+        }
 
-    @Test("SIGKILL mid-session, then restart: the new daemon tears down and sends the owed SMS", .enabled(if: ready))
-    func sigkillAndRestart() async throws {
-        let h = try AgentHarness(bridged: true)
-        defer { h.stop() }
-        let log = h.dir.file("daemon.log")
-        let first = try Binary.startDaemon(config: h.configPath, logPath: log)
-        defer { first.kill9() }
-        let t = now()
-        try h.deliver("UP \(h.code(at: t))", timestamp: t)
-        #expect(await eventually { isListening(h.forwardPort) })
-        #expect(await eventually { h.sentTexts().contains { $0.hasPrefix("UP until") } })
-        first.kill9()
-        let record = try #require(try SessionRecord.load(dir: h.dir.file("state")))
-        #expect(record.state == .active && record.owedSMS == [AgentHarness.owner])
-        let second = try Binary.startDaemon(config: h.configPath, logPath: h.dir.file("daemon2.log"))
-        defer { second.kill9() }
-        #expect(await eventually { h.sentTexts().contains("DOWN: link down (agent restarted)") }, "\(h.sent)")
-        #expect(await eventually { !FileManager.default.fileExists(atPath: h.dir.file("state/session.json")) })
-        #expect(!isListening(h.forwardPort))
-        // The replayed UP (same code) is still refused by the restarted daemon.
-        try h.deliver("UP \(h.code(at: t))", timestamp: t + 2)
-        try await Task.sleep(for: .seconds(2))
-        #expect(!isListening(h.forwardPort))
-        second.signal(SIGTERM)
-        #expect(await eventually { !second.isRunning })
-    }
+        @Test("SIGKILL mid-session, then restart: the new daemon tears down and sends the owed SMS", .enabled(if: ready))
+        func sigkillAndRestart() async throws {
+            let h = try AgentHarness(bridged: true)
+            defer { h.stop() }
+            let log = h.dir.file("daemon.log")
+            let first = try Binary.startDaemon(config: h.configPath, logPath: log)
+            defer { first.kill9() }
+            let t = now()
+            try h.deliver("UP \(h.code(at: t))", timestamp: t)
+            #expect(await eventually { isListening(h.forwardPort) })
+            #expect(await eventually { h.sentTexts().contains { $0.hasPrefix("UP until") } })
+            first.kill9()
+            let record = try #require(try SessionRecord.load(dir: h.dir.file("state")))
+            #expect(record.state == .active && record.owedSMS == [AgentHarness.owner])
+            let second = try Binary.startDaemon(config: h.configPath, logPath: h.dir.file("daemon2.log"))
+            defer { second.kill9() }
+            #expect(await eventually { h.sentTexts().contains("DOWN: link down (agent restarted)") }, "\(h.sent)")
+            #expect(await eventually { !FileManager.default.fileExists(atPath: h.dir.file("state/session.json")) })
+            #expect(!isListening(h.forwardPort))
+            // The replayed UP (same code) is still refused by the restarted daemon.
+            try h.deliver("UP \(h.code(at: t))", timestamp: t + 2)
+            try await Task.sleep(for: .seconds(2))
+            #expect(!isListening(h.forwardPort))
+            second.signal(SIGTERM)
+            #expect(await eventually { !second.isRunning })
+        }
 
-    @Test("systemd notify: READY=1 with a status line, from the real binary", .enabled(if: ready))
-    func notify() async throws {
-        let h = try AgentHarness(bridged: true)
-        defer { h.stop() }
-        let listener = try NotifyListener(path: h.dir.file("notify.sock"))
-        let logPath = h.dir.file("daemon.log")
-        let p = try Binary.startDaemon(
-            config: h.configPath, logPath: logPath, environment: ["NOTIFY_SOCKET": listener.name, "JOURNAL_STREAM": "8:1234"]
-        )
-        defer { p.kill9() }
-        #expect(listener.receive()?.hasPrefix("READY=1\nSTATUS=idle") == true)
-        p.signal(SIGTERM)
-        #expect(await eventually { !p.isRunning })
-        let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
-        #expect(log.contains("<6>agent running"), "journald priority prefix expected: \(log)")
+        @Test("systemd notify: READY=1 with a status line, from the real binary", .enabled(if: ready))
+        func notify() async throws {
+            let h = try AgentHarness(bridged: true)
+            defer { h.stop() }
+            let listener = try NotifyListener(path: h.dir.file("notify.sock"))
+            let logPath = h.dir.file("daemon.log")
+            let p = try Binary.startDaemon(
+                config: h.configPath, logPath: logPath, environment: ["NOTIFY_SOCKET": listener.name, "JOURNAL_STREAM": "8:1234"]
+            )
+            defer { p.kill9() }
+            #expect(listener.receive()?.hasPrefix("READY=1\nSTATUS=idle") == true)
+            p.signal(SIGTERM)
+            #expect(await eventually { !p.isRunning })
+            let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+            #expect(log.contains("<6>agent running"), "journald priority prefix expected: \(log)")
+        }
     }
 }
 
-@Suite("Command line", .serialized, .timeLimit(.minutes(2)))
-struct CommandLineTests {
-    @Test("enroll writes a 0600 secret, refuses to overwrite without --force, prints the URI and QR; code matches", .enabled(if: Binary.exists))
-    func enrollAndCode() throws {
-        let dir = TempDir()
-        defer { dir.cleanup() }
-        let config = dir.write("agent.toml", minimalConfig(dir), mode: 0o644)
-        let first = try Binary.run(["enroll", "--config", config, "--label", "site 1"])
-        #expect(first.status == 0, "\(first.err)")
-        #expect(first.out.contains("otpauth://totp/oob-agent:site%201?secret="))
-        #expect(first.out.contains("▀") || first.out.contains("▄"))
-        #expect((try FileSystem.status(dir.file("totp.secret"))).permissions == 0o600)
-        let again = try Binary.run(["enroll", "--config", config])
-        #expect(again.status == 2)
-        #expect(again.err.contains("--force"))
-        let code = try Binary.run(["code", "--config", config, "--at", "59"])
-        let secret = try String(contentsOfFile: dir.file("totp.secret"), encoding: .utf8)
-        #expect(code.out == (try TOTP(base32: secret.trimmingCharacters(in: .whitespacesAndNewlines))).code(at: 59) + "\n")
-        #expect(try Binary.run(["enroll", "--config", config, "--force", "--no-qr"]).status == 0)
-    }
+extension AgentIntegrationSuites {
+    @Suite("Command line", .serialized, .timeLimit(.minutes(2)))
+    struct CommandLineTests {
+        @Test("enroll writes a 0600 secret, refuses to overwrite without --force, prints the URI and QR; code matches", .enabled(if: Binary.exists))
+        func enrollAndCode() throws {
+            let dir = TempDir()
+            defer { dir.cleanup() }
+            let config = dir.write("agent.toml", minimalConfig(dir), mode: 0o644)
+            let first = try Binary.run(["enroll", "--config", config, "--label", "site 1"])
+            #expect(first.status == 0, "\(first.err)")
+            #expect(first.out.contains("otpauth://totp/oob-agent:site%201?secret="))
+            #expect(first.out.contains("▀") || first.out.contains("▄"))
+            #expect((try FileSystem.status(dir.file("totp.secret"))).permissions == 0o600)
+            let again = try Binary.run(["enroll", "--config", config])
+            #expect(again.status == 2)
+            #expect(again.err.contains("--force"))
+            let code = try Binary.run(["code", "--config", config, "--at", "59"])
+            let secret = try String(contentsOfFile: dir.file("totp.secret"), encoding: .utf8)
+            #expect(code.out == (try TOTP(base32: secret.trimmingCharacters(in: .whitespacesAndNewlines))).code(at: 59) + "\n")
+            #expect(try Binary.run(["enroll", "--config", config, "--force", "--no-qr"]).status == 0)
+        }
 
-    @Test("a configuration error exits 2 naming the key and the fix", .enabled(if: Binary.exists))
-    func configError() throws {
-        let dir = TempDir()
-        defer { dir.cleanup() }
-        let config = dir.write("agent.toml", minimalConfig(dir, extra: "[session]\nduraton = \"10m\"\n"), mode: 0o644)
-        let r = try Binary.run(["check", "--config", config])
-        #expect(r.status == 2)
-        #expect(r.err.contains("session.duraton"), "\(r.err)")
-        #expect(r.err.contains("did you mean duration?"))
-    }
+        @Test("a configuration error exits 2 naming the key and the fix", .enabled(if: Binary.exists))
+        func configError() throws {
+            let dir = TempDir()
+            defer { dir.cleanup() }
+            let config = dir.write("agent.toml", minimalConfig(dir, extra: "[session]\nduraton = \"10m\"\n"), mode: 0o644)
+            let r = try Binary.run(["check", "--config", config])
+            #expect(r.status == 2)
+            #expect(r.err.contains("session.duraton"), "\(r.err)")
+            #expect(r.err.contains("did you mean duration?"))
+        }
 
-    @Test("check: one line per problem with its fix, non-zero exit; jumphost-setup prints the restricted line", .enabled(if: Binary.exists))
-    func check() throws {
-        let dir = TempDir()
-        defer { dir.cleanup() }
-        let config = dir.write("agent.toml", minimalConfig(dir), mode: 0o644)
-        try shell("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", dir.file("id_ed25519"), "-C", "t"])
-        dir.write("totp.secret", rfcSecretBase32, mode: 0o644)
-        let r = try Binary.run(["check", "--config", config])
-        #expect(r.status == 1)
-        #expect(r.out.contains("PROBLEM: auth.totp_secret_file") && r.out.contains("chmod 600"))
-        #expect(r.out.contains("PROBLEM: tunnel.known_hosts") && r.out.contains("ssh-keyscan"))
-        #expect(r.out.contains("PROBLEM: modem.port"))
-        let line = try Binary.run(["jumphost-setup", "--config", config])
-        #expect(line.status == 0)
-        #expect(line.out.hasPrefix("restrict,port-forwarding,permitlisten=\"127.0.0.1:31337\",command=\"/usr/sbin/nologin\" ssh-ed25519 AAAA"))
-    }
+        @Test("check: one line per problem with its fix, non-zero exit; jumphost-setup prints the restricted line", .enabled(if: Binary.exists))
+        func check() throws {
+            let dir = TempDir()
+            defer { dir.cleanup() }
+            let config = dir.write("agent.toml", minimalConfig(dir), mode: 0o644)
+            try shell("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", dir.file("id_ed25519"), "-C", "t"])
+            dir.write("totp.secret", rfcSecretBase32, mode: 0o644)
+            let r = try Binary.run(["check", "--config", config])
+            #expect(r.status == 1)
+            #expect(r.out.contains("PROBLEM: auth.totp_secret_file") && r.out.contains("chmod 600"))
+            #expect(r.out.contains("PROBLEM: tunnel.known_hosts") && r.out.contains("ssh-keyscan"))
+            #expect(r.out.contains("PROBLEM: modem.port"))
+            let line = try Binary.run(["jumphost-setup", "--config", config])
+            #expect(line.status == 0)
+            #expect(line.out.hasPrefix("restrict,port-forwarding,permitlisten=\"127.0.0.1:31337\",command=\"/usr/sbin/nologin\" ssh-ed25519 AAAA"))
+        }
 
-    @Test("status without a daemon says so and exits 1", .enabled(if: Binary.exists))
-    func statusNoDaemon() throws {
-        let dir = TempDir()
-        defer { dir.cleanup() }
-        let config = dir.write("agent.toml", minimalConfig(dir), mode: 0o644)
-        let r = try Binary.run(["status", "--config", config, "--json"])
-        #expect(r.status == 1)
-        #expect(r.err.contains("no daemon is listening"))
+        @Test("status without a daemon says so and exits 1", .enabled(if: Binary.exists))
+        func statusNoDaemon() throws {
+            let dir = TempDir()
+            defer { dir.cleanup() }
+            let config = dir.write("agent.toml", minimalConfig(dir), mode: 0o644)
+            let r = try Binary.run(["status", "--config", config, "--json"])
+            #expect(r.status == 1)
+            #expect(r.err.contains("no daemon is listening"))
+        }
     }
 }

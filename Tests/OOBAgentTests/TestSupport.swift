@@ -50,3 +50,11 @@ func minimalConfig(_ dir: TempDir, extra: String = "") -> String {
     \(extra)
     """
 }
+
+import Testing
+
+/// The suites that start sshd, emulators, daemons and sockets run one after another: they share
+/// the machine's ptys, ports and process table, and their subprocesses' device checks look at
+/// every process.
+@Suite("Agent integration", .serialized)
+struct AgentIntegrationSuites {}

@@ -8,7 +8,7 @@ public struct AgentConfiguration: Sendable, Equatable {
     /// `[modem]`: the AT command port.
     public struct Modem: Sendable, Equatable {
         /// Where the AT port is: a device path or libudev discovery.
-        public enum Port: Sendable, Equatable {
+        public enum Port: Sendable, Equatable, CustomStringConvertible {
             /// Find the modem with libudev (`port = "auto"`).
             case auto
             /// An explicit device path.
@@ -18,7 +18,10 @@ public struct AgentConfiguration: Sendable, Equatable {
             case match(String)
 
             /// The value as written in the configuration.
-            public var text: String {
+            public var text: String { description }
+
+            /// The value as written in the configuration (logs print the path, "auto" or the match).
+            public var description: String {
                 switch self {
                 case .auto: "auto"
                 case .path(let p): p

@@ -27,6 +27,11 @@ actor AgentCore {
     var linkInfo: LinkInfo?
     var tunnel: ReverseTunnel?
     var linkUp = false
+    /// pppd owns the modem's only serial line (`link.device` is `modem.port`): the modem loop keeps the AT port
+    /// closed until the link is down again.
+    var smsPaused = false
+    /// The UP reply went out before pppd took the port; the one at `tunnelForwarding` is not sent again.
+    var upReplySentEarly = false
     /// `tunnel.host` as resolved through the link for the current attempt (ppp/interface modes).
     var jumpHostAddress: String?
     var tunnelStarted = false
@@ -204,6 +209,7 @@ actor AgentCore {
                 stateDirectory: config.state.dir
             )
             let link = try makeCellularLink(linkConfig, logger: logger)
+            if link.pausesSMS { await pauseSMSIntake() }
             self.link = link
             linkUp = true
             persist()
@@ -220,6 +226,28 @@ actor AgentCore {
             guard generation == myGeneration else { return }
             await handle(.linkFailed(Self.describe(error)))
         }
+    }
+
+    /// pppd is about to take the modem's only serial line. The owner's UP reply goes out now, while the port is
+    /// still ours (with the session's planned end); then the modem loop releases the port. SMS arriving during the
+    /// session wait in the modem's storage; the link-down SMS is sent after pppd released the port.
+    private func pauseSMSIntake() async {
+        if let duration = machine.attemptDuration, config.notify.smsUp {
+            let until = Self.monoMillis() + duration.components.seconds * 1000
+            for requester in machine.requesters { await send(.up(until: until), to: requester) }
+            upReplySentEarly = true
+        }
+        logger.info("SMS intake paused: pppd uses the modem's AT port for the session", metadata: ["link.device": "\(config.link.device ?? "-")"])
+        smsPaused = true
+        let end = ContinuousClock.now + .seconds(15)
+        while modem != nil && ContinuousClock.now < end { try? await Task.sleep(for: .milliseconds(100)) }
+    }
+
+    private func resumeSMSIntake() {
+        guard smsPaused else { return }
+        smsPaused = false
+        upReplySentEarly = false
+        logger.info("SMS intake resumed: the modem's port is free again")
     }
 
     private func watchLink(_ link: any CellularLink) {
@@ -320,6 +348,7 @@ actor AgentCore {
             self.link = nil
             await link.down()
         }
+        resumeSMSIntake()
         linkInfo = nil
         linkUp = false
     }
@@ -335,6 +364,9 @@ actor AgentCore {
             if let tunnel { await tunnel.stop() }
             if let link { await link.down() }
         }
+        // The port is pppd's no more: the modem loop reopens it, and the link-down SMS (queued while the modem was
+        // away) goes out after it.
+        if finished { resumeSMSIntake() }
         if !finished {
             logger.error("teardown passed its deadline; the link journal is kept for the next start", metadata: ["teardown.deadline_s": "15"])
         } else {
@@ -373,7 +405,7 @@ actor AgentCore {
         }
         switch reply {
         case .up(let until):
-            guard config.notify.smsUp else { return }
+            guard config.notify.smsUp, !upReplySentEarly else { return }
             text = SMSReply.up(
                 until: clockText(until, offset: offset), sshPort: config.tunnel.forwards.first?.remotePort ?? 22,
                 host: config.tunnel.host

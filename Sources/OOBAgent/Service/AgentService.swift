@@ -151,6 +151,11 @@ public final class AgentService: Service, Sendable {
         var backoff: Duration = .milliseconds(500)
         var waitingLogged = false
         while !Task.isCancelled {
+            // pppd owns the modem's port for the session (link.device = modem.port).
+            if await core.smsPaused {
+                try? await Task.sleep(for: .milliseconds(200))
+                continue
+            }
             let path: String
             if let watch {
                 guard let p = watch.path else {
@@ -184,6 +189,8 @@ public final class AgentService: Service, Sendable {
                 await core.attach(m)
                 try await follow(m, core: core, path: path, watch: watch)
             } catch is CancellationError {
+            } catch is SMSPaused {
+                logger.info("AT port released for pppd", metadata: ["modem.device": "\(path)"])
             } catch let error as ATModemError where error.code == .hung {
                 // A hung Huawei stick stops answering (+CMGL first); reopening the port does not revive it, a
                 // restart does. It re-enumerates: the next open finds it where it came back.
@@ -218,6 +225,13 @@ public final class AgentService: Service, Sendable {
                     }
                 }
                 throw AgentError(.io, "the modem's event stream ended")
+            }
+            group.addTask {
+                // pppd needs the port (link.device = modem.port): release it for the session.
+                while !Task.isCancelled {
+                    try await Task.sleep(for: .milliseconds(250))
+                    if await core.smsPaused { throw SMSPaused() }
+                }
             }
             if let watch {
                 // The device came back under another name (a USB reset): reopen it there.
@@ -289,3 +303,6 @@ extension AgentCore {
         }
     }
 }
+
+/// The modem loop closes the AT port because pppd needs it.
+struct SMSPaused: Error {}

@@ -102,5 +102,51 @@ extension AgentIntegrationSuites {
                 ControlRequest(command: "power", outlet: "toaster", action: "on"), to: h.configuration.state.controlSocket)
             #expect(!bad.ok && (bad.error ?? "").contains("toaster"))
         }
+
+        @Test("the built daemon: POWER by SMS and `oob-agent power` through its control socket reach the board", .enabled(if: Binary.exists && sshdAvailable))
+        func builtDaemon() async throws {
+            let board = try RelayBoardEmulator(relayCount: 2, keepSlaveOpen: false)
+            defer { board.stop() }
+            let h = try AgentHarness(bridged: true)
+            defer { h.stop() }
+            let config = try String(contentsOfFile: h.configPath, encoding: .utf8) + """
+
+                [[power]]
+                name = "router"
+                driver = "serial-relay"
+                device = "\(board.devicePath)"
+                channel = 1
+                off_time = "1s"
+                """
+            try config.write(toFile: h.configPath, atomically: true, encoding: .utf8)
+            let log = h.dir.file("daemon.log")
+            let daemon = try Binary.startDaemon(config: h.configPath, logPath: log)
+            defer { daemon.kill9() }
+            let t = now()
+            try h.deliver("POWER \(h.code(at: t)) router cycle", timestamp: t)
+            #expect(
+                await eventually { h.sentTexts().contains("POWER router cycled") },
+                "\(h.sent); log: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+            #expect(switching(board).map(\.bytes) == [[0xFF, 0x01, 0x00], [0xFF, 0x01, 0x01]], "\(board.received)")
+            // A stranger's twin is refused: no frame, no reply.
+            let before = board.received.count
+            try h.deliver("POWER \(h.code(at: t + 60)) router off", from: AgentHarness.stranger, timestamp: t + 60)
+            #expect(await eventually { h.emulator.storedMessages.isEmpty })
+            try await Task.sleep(for: .seconds(1))
+            #expect(board.received.count == before && h.sent.count == 1, "\(board.received) \(h.sent)")
+            // The local CLI goes through the daemon (it owns the board while it runs).
+            // (posix_spawn, not Foundation's Process: its waitUntilExit can hang here.)
+            let cliLog = h.dir.file("cli.log")
+            let cli = try DaemonProcess(
+                arguments: [Binary.path, "power", "router", "off", "--config", h.configPath], logPath: cliLog, environment: [:])
+            defer { cli.kill9() }
+            #expect(await eventually { !cli.isRunning })
+            #expect(cli.exitStatus == 0, "\((try? String(contentsOfFile: cliLog, encoding: .utf8)) ?? "")")
+            #expect(!board.relay(1))
+            let daemonLog = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+            #expect(daemonLog.contains("power.by=sms:\(AgentHarness.owner)") && daemonLog.contains("socket:"), "\(daemonLog)")
+            daemon.signal(SIGTERM)
+            #expect(await eventually { !daemon.isRunning })
+        }
     }
 }

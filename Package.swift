@@ -88,7 +88,6 @@ let package = Package(
             dependencies: [
                 "OOBAgent", "ATModem", "Tunnel", "SerialConsole", "ModemEmulator", "Demo", log, "PowerControl",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "TOMLKit", package: "TOMLKit"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -140,7 +139,7 @@ let package = Package(
         .testTarget(
             name: "OOBAgentTests",
             dependencies: [
-                "OOBAgent", "ModemEmulator", "OOBTestSupport", "ATModem", "SerialIO", log, systemPackage,
+                "OOBAgent", "ModemEmulator", "OOBTestSupport", "ATModem", "SerialIO", "PowerControl", log, systemPackage,
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings

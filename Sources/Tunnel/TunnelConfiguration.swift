@@ -112,6 +112,9 @@ public struct TunnelConfiguration: Sendable {
     public var forwardRetryWindow: Duration?
     /// Most forwarded connections relayed at once; more are closed at once (each may pin a 2 MiB window).
     public var maxChannels: Int
+    /// The address to connect to instead of resolving `host` with the system resolver (the agent resolves
+    /// `tunnel.host` through the cellular link's DNS). The host key is still looked up under `host`.
+    public var connectAddress: String? = nil
 
     /// Creates a configuration with the contract's defaults for everything optional.
     public init(

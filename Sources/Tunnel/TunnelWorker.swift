@@ -200,7 +200,7 @@ final class TunnelWorker {
 
     private func connectTCP(deadline: Int64) throws -> CInt {
         let addresses: [SocketAddress]
-        switch system_resolve(config.host, port: config.port) {
+        switch system_resolve(config.connectAddress ?? config.host, port: config.port) {
         case .success(let a): addresses = a
         case .failure(let e):
             throw TunnelError(

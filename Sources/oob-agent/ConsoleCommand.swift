@@ -10,6 +10,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import Logging
+import OOBAgent
 import SerialConsole
 
 /// `oob-agent console`: attaches this terminal to the router's serial console through the daemon's relay.
@@ -97,40 +98,26 @@ struct ConsoleConfigProblem: Error {
     var message: String
 }
 
-/// The relay's socket from `[console] socket` of the TOML configuration at `configPath`.
-///
-/// A stopgap that reads only the `[console]` keys `socket` and `device`, until the shared configuration loader
-/// takes over. A missing file means the defaults of contract.md; a file without `[console] device` means the
-/// console is not configured.
+/// The relay's socket from `[console] socket` of the configuration at `configPath`, read through the shared
+/// `ConfigurationLoader` (so `[console]` is validated as `oob-agent run` validates it). A missing file means the
+/// defaults of contract.md; a file without `[console]` means the console is not configured.
 func consoleSocketPath(configPath: String) throws(ConsoleConfigProblem) -> String {
     let defaultSocket = "/run/oob-agent/console.sock"
-    guard let text = try? String(contentsOfFile: configPath, encoding: .utf8) else {
-        return defaultSocket
+    guard FileManager.default.fileExists(atPath: configPath) else { return defaultSocket }
+    let console: AgentConfiguration.Console?
+    do {
+        console = try ConfigurationLoader.loadSections(path: configPath, needed: ["console"]).console
+    } catch let error as AgentError {
+        throw ConsoleConfigProblem(message: error.message)
+    } catch {
+        throw ConsoleConfigProblem(message: "\(configPath): \(error)")
     }
-    var section = ""
-    var keys: [String: String] = [:]
-    for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
-        var line = Substring(rawLine)
-        if let hash = line.firstIndex(of: "#"), !line[..<hash].contains("\"") { line = line[..<hash] }
-        let trimmed = line.trimmingCharacters(in: .whitespaces)
-        if trimmed.hasPrefix("[") {
-            section = trimmed.trimmingCharacters(in: CharacterSet(charactersIn: "[] "))
-            continue
-        }
-        guard section == "console", let eq = trimmed.firstIndex(of: "=") else { continue }
-        let key = trimmed[..<eq].trimmingCharacters(in: .whitespaces)
-        var value = trimmed[trimmed.index(after: eq)...].trimmingCharacters(in: .whitespaces)
-        if value.hasPrefix("\""), let close = value.dropFirst().firstIndex(of: "\"") {
-            value = String(value[value.index(after: value.startIndex)..<close])
-        }
-        keys[key] = value
-    }
-    guard let device = keys["device"], !device.isEmpty else {
+    guard let console else {
         throw ConsoleConfigProblem(
             message: "the console is not configured in \(configPath): add a [console] section with "
                 + "device = \"/dev/ttyUSB3\" (the router's console port), then restart the daemon")
     }
-    return keys["socket"] ?? defaultSocket
+    return console.socket
 }
 
 /// `oob-agent console-relay`: runs only the console relay (the daemon embeds the same `ConsoleRelay`).

@@ -12,6 +12,7 @@ struct DiscoveryCheckContributor: AgentCheckContributor {
         switch config.modem.port {
         case .auto: keys.append(("modem.port", "auto", .modemPort))
         case .path(let p): keys.append(("modem.port", p, .modemPort))
+        case .match(let m): keys.append(("modem.port", m, .modemPort))
         }
         if config.link.mode == .ppp, let d = config.link.device { keys.append(("link.device", d, .linkDevice)) }
         if let c = config.console { keys.append(("console.device", c.device, .console)) }
@@ -33,10 +34,7 @@ struct PowerCheckContributor: AgentCheckContributor {
     func findings(for config: AgentConfiguration) async -> [CheckFinding] {
         var out: [CheckFinding] = []
         for (i, p) in config.power.enumerated() {
-            guard let kind = PowerOutletConfiguration.DriverKind(rawValue: p.driver.rawValue) else { continue }
-            let c = PowerOutletConfiguration(
-                name: p.name, driver: kind, device: p.device, channel: p.channel, offTime: p.offTime,
-                command: p.command, allowWithoutSession: p.withoutSession)
+            let c = p
             // Missing devices and programs are the agent's check's findings already.
             if let d = c.device, d.hasPrefix("/"), !FileManager.default.fileExists(atPath: d) { continue }
             if let cmd = c.command, !FileManager.default.isExecutableFile(atPath: cmd) { continue }

@@ -2,6 +2,7 @@ import ATModem
 import ArgumentParser
 import Foundation
 import Logging
+import OOBAgent
 import SerialIO
 
 /// `oob-agent modem …`: diagnostics on the modem (contract.md).
@@ -36,22 +37,31 @@ struct ModemOptions: ParsableArguments {
         var baud = self.baud
         var pin = self.pin
         if port == nil || baud == nil || pin == nil {
-            let fileExists = FileManager.default.fileExists(atPath: config)
-            if fileExists {
-                let section: [String: String]
+            if FileManager.default.fileExists(atPath: config) {
+                // The shared loader: [modem] is validated exactly as `oob-agent run` validates it.
+                let modem: AgentConfiguration.Modem?
                 do {
-                    section = try readModemSection(config)
-                } catch {
-                    throw usageError("\(config): \(error)")
+                    modem = try ConfigurationLoader.loadSections(path: config, needed: ["modem"]).modem
+                } catch let error as AgentError {
+                    throw usageError(error.message)
                 }
-                port = port ?? section["port"]
-                if baud == nil, let b = section["baud"] {
-                    guard let n = Int(b) else {
-                        throw usageError("\(config): [modem] baud = \(b) is not a number; write e.g. baud = 115200")
+                if let modem {
+                    if port == nil {
+                        switch modem.port {
+                        case .path(let p): port = p
+                        case .auto, .match:
+                            do {
+                                port = try DeviceDiscovery.resolve(modem.port.text, for: .modemPort).path
+                            } catch {
+                                throw CommandFailure(
+                                    description: "[modem] port = \"\(modem.port.text)\": \(error); pass --port or run `oob-agent devices`",
+                                    code: 1)
+                            }
+                        }
                     }
-                    baud = n
+                    baud = baud ?? modem.baud
+                    pin = pin ?? modem.pin
                 }
-                pin = pin ?? section["pin"]
             } else if port == nil {
                 throw usageError(
                     "no modem port: pass --port /dev/ttyUSB2 or set [modem] port in \(config) (which does not exist)")
@@ -59,9 +69,6 @@ struct ModemOptions: ParsableArguments {
         }
         guard let port, !port.isEmpty else {
             throw usageError("no modem port: pass --port /dev/ttyUSB2 or set [modem] port in \(config)")
-        }
-        if port == "auto" {
-            throw usageError("[modem] port = \"auto\" needs device discovery; run `oob-agent devices` and pass --port")
         }
         let b = baud ?? 115200
         guard SerialConfiguration.supportedBaudRates.contains(b) else {
@@ -97,41 +104,6 @@ struct ModemOptions: ParsableArguments {
         }
         return modem
     }
-}
-
-/// Reads `port`, `baud` and `pin` of the `[modem]` table of a TOML file (strings, integers, comments).
-/// The only config reading of this command: to be replaced by the shared configuration loader.
-func readModemSection(_ path: String) throws -> [String: String] {
-    struct ConfigError: Error, CustomStringConvertible { var description: String }
-    guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-        throw ConfigError(description: "cannot read the file; check its path and permissions")
-    }
-    var inModem = false
-    var values: [String: String] = [:]
-    for (number, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-        var line = Substring(rawLine)
-        if let hash = line.firstIndex(of: "#"), !line[..<hash].contains("\"") { line = line[..<hash] }
-        let trimmed = line.trimmingCharacters(in: .whitespaces)
-        if trimmed.isEmpty { continue }
-        if trimmed.hasPrefix("[") {
-            inModem = trimmed == "[modem]"
-            continue
-        }
-        guard inModem else { continue }
-        let parts = trimmed.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
-        guard parts.count == 2, ["port", "baud", "pin", "poll"].contains(parts[0]) else {
-            throw ConfigError(description: "line \(number + 1): unknown or malformed [modem] key: \(trimmed)")
-        }
-        var value = parts[1]
-        if value.hasPrefix("\"") {
-            guard value.count >= 2, let close = value.dropFirst().firstIndex(of: "\"") else {
-                throw ConfigError(description: "line \(number + 1): unterminated string for \(parts[0])")
-            }
-            value = String(value[value.index(after: value.startIndex)..<close])
-        }
-        values[parts[0]] = value
-    }
-    return values
 }
 
 struct CommandFailure: Error, CustomStringConvertible {

@@ -2,8 +2,8 @@ import ATModem
 import ArgumentParser
 import Foundation
 import Logging
+import OOBAgent
 import PowerControl
-import TOMLKit
 
 #if canImport(Glibc)
 import Glibc
@@ -166,7 +166,8 @@ struct DaemonPowerClient: PowerClient {
     func list() async throws -> [PowerOutletStatus] { try await local.list() }
 
     func perform(_ action: PowerAction, on name: String, requestedBy: PowerRequester) async throws -> PowerActionResult {
-        let request = "{\"command\":\"power\",\"outlet\":\(Self.jsonString(name)),\"action\":\"\(action.rawValue)\"}\n"
+        let request = "{\"command\":\"power\",\"outlet\":\(Self.jsonString(name)),\"action\":\"\(action.rawValue)\","
+            + "\"by\":\(Self.jsonString(requestedBy.identity))}\n"
         // A cycle can take off_time plus the driver's deadlines: wait long enough for the daemon's answer.
         let wait = (local.settings.outlets.first { $0.name.lowercased() == name.lowercased() }?.offTime ?? .zero) + .seconds(90)
         let exchanged = Result { () throws(PowerError) -> String in
@@ -291,65 +292,27 @@ struct PowerSettings: Sendable {
     var stateDirectory: String
     var controlSocket: String
 
+    /// Reads `[[power]]` and `[state]` through the shared `ConfigurationLoader` (validated as `oob-agent run`
+    /// validates them; each `[[power]]` entry by `PowerOutletConfiguration.parse`).
     static func load(path: String) throws(PowerError) -> PowerSettings {
-        func bad(_ message: String) -> PowerError { PowerError(code: .configuration, outlet: nil, message: "\(path): \(message)") }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw bad("cannot read the configuration file; pass --config PATH")
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw PowerError(code: .configuration, outlet: nil, message: "\(path): cannot read the configuration file; pass --config PATH")
         }
-        let table: TOMLTable
+        let sections: ConfigurationSections
         do {
-            table = try TOMLTable(string: String(decoding: data, as: UTF8.self))
+            sections = try ConfigurationLoader.loadSections(path: path, needed: ["power", "state"])
+        } catch let error as AgentError {
+            throw PowerError(code: .configuration, outlet: nil, message: error.message)
         } catch {
-            throw bad("not valid TOML: \(error)")
+            throw PowerError(code: .configuration, outlet: nil, message: "\(path): \(error)")
         }
-        var outlets: [PowerOutletConfiguration] = []
-        if let power = table["power"] {
-            guard let array = power.array else { throw bad("power must be an array of tables: write [[power]]") }
-            for (i, element) in array.enumerated() {
-                guard let entry = element.table else { throw bad("[[power]] #\(i + 1) is not a table") }
-                var values: [String: PowerConfigValue] = [:]
-                for (key, value) in entry {
-                    if let s = value.string {
-                        values[key] = .string(s)
-                    } else if let n = value.int {
-                        values[key] = .int(n)
-                    } else if let b = value.bool {
-                        values[key] = .bool(b)
-                    } else if let a = value.array {
-                        values[key] = .strings(a.compactMap { $0.string })
-                    } else {
-                        throw bad("[[power]] #\(i + 1) \(key): unsupported value type")
-                    }
-                }
-                outlets.append(try PowerOutletConfiguration.parse(index: i + 1, table: values))
-            }
-        }
-        let state = table["state"]?.table
         return PowerSettings(
-            outlets: outlets, stateDirectory: state?["dir"]?.string ?? "/var/lib/oob-agent",
-            controlSocket: state?["control_socket"]?.string ?? "/run/oob-agent/agent.sock")
+            outlets: sections.power, stateDirectory: sections.state.dir, controlSocket: sections.state.controlSocket)
     }
 
-    /// Builds a driver after resolving a device match.
+    /// Builds a driver (a device match is resolved at each action).
     static func makeDriver(_ c: PowerOutletConfiguration) throws(PowerError) -> any PowerDriver {
-        let r = try resolved(c)
-        return try PowerDrivers.make(r)
-    }
-
-    /// A serial-relay `device` may be a device match (`usb:0403:6001,serial=…`): resolve it now.
-    static func resolved(_ c: PowerOutletConfiguration) throws(PowerError) -> PowerOutletConfiguration {
-        guard c.driver == .serialRelay, let device = c.device, !device.hasPrefix("/dev/tty"), !device.hasPrefix("/dev/pts/")
-        else { return c }
-        do {
-            let match = try DeviceMatch.parse(device)
-            if match.isLiteral { return c }
-            let resolution = try DeviceResolver.resolve(match, for: .serialPort, in: try DeviceDiscovery.scan())
-            var r = c
-            r.device = resolution.path
-            return r
-        } catch {
-            throw PowerError(code: .notFound, outlet: c.name, message: "\(c.name): device \"\(device)\": \(error)")
-        }
+        try AgentPower.makeDriver(c)
     }
 }
 

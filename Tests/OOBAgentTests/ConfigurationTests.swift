@@ -1,4 +1,5 @@
 import Foundation
+import PowerControl
 import Testing
 
 @testable import OOBAgent
@@ -84,8 +85,8 @@ struct ConfigurationTests {
         #expect(c.console?.baud == 57600)
         #expect(c.notify.smsDown == false && c.notify.webhook == "http://hooks.example.net/oob")
         #expect(c.power.count == 2)
-        #expect(c.power[0].driver == .serialRelay && c.power[0].channel == 1 && c.power[0].withoutSession)
-        #expect(c.power[1].driver == .command && c.power[1].command == "/usr/local/bin/plug" && !c.power[1].withoutSession)
+        #expect(c.power[0].driver == .serialRelay && c.power[0].channel == 1 && c.power[0].allowWithoutSession)
+        #expect(c.power[1].driver == .command && c.power[1].command == "/usr/local/bin/plug" && !c.power[1].allowWithoutSession)
     }
 
     @Test("omitted keys take the contract's defaults")
@@ -142,7 +143,7 @@ struct ConfigurationTests {
             ("[link]\nmode = \"pp\"", "link.mode = \"pp\"", "did you mean \"ppp\""),
             ("[notify]\nsms_up = \"yes\"", "notify.sms_up = \"yes\"", "true or false"),
             ("[console]\nbaud = 9600", "console.device", "missing"),
-            ("[[power]]\nname = \"router\"\ndriver = \"gpio\"", "power[0].device", "/dev/gpiochip0"),
+            ("[[power]]\nname = \"router\"\ndriver = \"gpio\"", "power[0]: [[power]] #1 \"router\": device", "/dev/gpiochip0"),
             ("[state]\ndir = \"relative/dir\"", "state.dir = \"relative/dir\"", "absolute path"),
         ]
         for (snippet, key, fix) in cases {

@@ -1,3 +1,5 @@
+import PowerControl
+
 /// One finding of `oob-agent check`: a line naming the problem and its fix.
 public struct CheckFinding: Sendable, Equatable, CustomStringConvertible {
     /// How bad it is.
@@ -115,6 +117,8 @@ public enum AgentCheck {
     static func devices(_ config: AgentConfiguration) -> [CheckFinding] {
         var out: [CheckFinding] = []
         func device(_ key: String, _ path: String, _ fix: String) {
+            // "auto" and device matches are resolved by the discovery part of `check`.
+            guard path.hasPrefix("/") else { return }
             do {
                 let st = try FileSystem.status(path)
                 if !st.isCharacterDevice {

@@ -1,3 +1,5 @@
+public import PowerControl
+
 /// The whole agent configuration, as read from `agent.toml` (see contract.md, "Configuration").
 ///
 /// Every value is validated when loaded (``ConfigurationLoader``); a value of this type is
@@ -11,11 +13,19 @@ public struct AgentConfiguration: Sendable, Equatable {
             case auto
             /// An explicit device path.
             case path(String)
+            /// A device match (`usb:12d1:1001,if=02`, `serial:…`): resolved with libudev at start and whenever the
+            /// device comes back, so a stick that re-enumerated under a new name is found again.
+            case match(String)
 
+            /// The value as written in the configuration.
+            public var text: String { description }
+
+            /// The value as written in the configuration (logs print the path, "auto" or the match).
             public var description: String {
                 switch self {
                 case .auto: "auto"
                 case .path(let p): p
+                case .match(let m): m
                 }
             }
         }
@@ -220,6 +230,24 @@ public struct AgentConfiguration: Sendable, Equatable {
         public var socket: String = "/run/oob-agent/console.sock"
         /// `console.log`, default /var/log/oob-agent/console.log.
         public var log: String = "/var/log/oob-agent/console.log"
+        /// `console.data_bits`, default 8.
+        public var dataBits: Int = 8
+        /// `console.parity`: `none` (default), `even`, `odd`.
+        public var parity: String = "none"
+        /// `console.stop_bits`, default 1.
+        public var stopBits: Int = 1
+        /// `console.flow`: `none` (default), `rtscts`, `xonxoff`.
+        public var flow: String = "none"
+        /// `console.socket_group`: the group that may attach (default: the daemon's).
+        public var socketGroup: String?
+        /// `console.log_max_bytes`: the log's size before it rotates, default 1 MiB.
+        public var logMaxBytes: Int = 1 << 20
+        /// `console.log_files`: rotated logs kept, default 5.
+        public var logFiles: Int = 5
+        /// `console.scrollback`: bytes replayed on attach, default 64 KiB.
+        public var scrollback: Int = 64 << 10
+        /// `console.client_buffer`: bytes queued for one client before it is dropped as too slow, default 1 MiB.
+        public var clientBuffer: Int = 1 << 20
 
         /// Creates the `[console]` section.
         public init(
@@ -250,44 +278,9 @@ public struct AgentConfiguration: Sendable, Equatable {
         }
     }
 
-    /// One `[[power]]` entry: a relay that cuts a device's power.
-    public struct Power: Sendable, Equatable {
-        /// `power.driver`.
-        public enum Driver: String, Sendable, Equatable, CaseIterable {
-            case serialRelay = "serial-relay"
-            case gpio
-            case command
-        }
-        /// `name` (required, unique): what the SMS and `oob-agent power` call it.
-        public var name: String
-        /// `driver` (required).
-        public var driver: Driver
-        /// `device`: the relay board's port or the gpiochip (serial-relay, gpio).
-        public var device: String?
-        /// `channel`: relay number or GPIO line offset (serial-relay, gpio).
-        public var channel: Int?
-        /// `off_time`: how long `cycle` keeps the power off, default 10 s.
-        public var offTime: Duration = .seconds(10)
-        /// `command`: run with on|off|cycle (command driver).
-        public var command: String?
-        /// `without_session`: whether `POWER` is obeyed when no session is running, default true
-        /// (the contract's "needs no session"); false restricts it to running sessions.
-        public var withoutSession: Bool = true
-
-        /// Creates one `[[power]]` entry.
-        public init(
-            name: String, driver: Driver, device: String? = nil, channel: Int? = nil, offTime: Duration = .seconds(10),
-            command: String? = nil, withoutSession: Bool = true
-        ) {
-            self.name = name
-            self.driver = driver
-            self.device = device
-            self.channel = channel
-            self.offTime = offTime
-            self.command = command
-            self.withoutSession = withoutSession
-        }
-    }
+    /// One `[[power]]` entry: the power module's own outlet configuration (parsed by
+    /// `PowerOutletConfiguration.parse`, so every key of docs/power.md is accepted here too).
+    public typealias Power = PowerOutletConfiguration
 
     /// `[state]`: where the daemon keeps its state and control socket.
     public struct State: Sendable, Equatable {

@@ -1,4 +1,22 @@
+import ATModem
+public import PowerControl
 import TOMLKit
+
+/// The sections of `agent.toml` the local subcommands (`modem`, `console`, `power`) read, through
+/// ``ConfigurationLoader/loadSections(path:needed:)``.
+public struct ConfigurationSections: Sendable {
+    /// `[modem]`, when present and valid.
+    public var modem: AgentConfiguration.Modem?
+    /// `[console]`, when present and valid.
+    public var console: AgentConfiguration.Console?
+    /// `[[power]]`.
+    public var power: [AgentConfiguration.Power] = []
+    /// `[state]` (defaults when absent).
+    public var state = AgentConfiguration.State()
+
+    /// No sections: the defaults.
+    public init() {}
+}
 
 /// Reads `agent.toml` into an ``AgentConfiguration``.
 ///
@@ -41,12 +59,51 @@ public enum ConfigurationLoader {
         }
         let diagnostics = Diagnostics()
         let root = TOMLNode(table)
-        let config = build(root: root, diagnostics: diagnostics)
+        var sections = ConfigurationSections()
+        let config = build(root: root, diagnostics: diagnostics, parts: &sections)
         if let config, diagnostics.problems.isEmpty { return config }
         throw AgentError(
             .configuration,
             diagnostics.problems.map { "\(source): \($0)" }.joined(separator: "\n")
         )
+    }
+
+    /// Loads only the sections a subcommand needs (`modem`, `console`, `power`, `state`), validated exactly as
+    /// `oob-agent run` validates them; problems in other sections are left to `run` and `check`. A missing file
+    /// gives the defaults (no `[modem]`, no `[console]`, no outlets).
+    /// - Parameters:
+    ///   - path: the configuration file.
+    ///   - needed: the section names whose problems are reported (e.g. `["power", "state"]`).
+    /// - Throws: ``AgentError`` `.configuration` naming every problem in those sections.
+    public static func loadSections(path: String, needed: Set<String>) throws -> ConfigurationSections {
+        guard FileSystem.exists(path) else { return ConfigurationSections() }
+        let bytes: [UInt8]
+        do {
+            bytes = try FileSystem.readFile(path)
+        } catch {
+            throw AgentError(.configuration, "\(path): cannot read the configuration (\(error)); fix: check its permissions or pass --config PATH", underlying: error)
+        }
+        let table: TOMLTable
+        do {
+            table = try TOMLTable(string: String(decoding: bytes, as: UTF8.self))
+        } catch let error as TOMLParseError {
+            throw AgentError(
+                .configuration,
+                "\(path): line \(error.source.begin.line), column \(error.source.begin.column): \(error.description); fix: correct the TOML syntax there")
+        }
+        let diagnostics = Diagnostics()
+        var sections = ConfigurationSections()
+        _ = build(root: TOMLNode(table), diagnostics: diagnostics, parts: &sections)
+        let relevant = diagnostics.problems.filter { line in
+            needed.contains { name in
+                line.hasPrefix(name + ".") || line.hasPrefix(name + "[") || line.hasPrefix("[" + name + "]") || line.hasPrefix("[[" + name + "]]")
+                    || line.hasPrefix(name + " =")
+            }
+        }
+        guard relevant.isEmpty else {
+            throw AgentError(.configuration, relevant.map { "\(path): \($0)" }.joined(separator: "\n"))
+        }
+        return sections
     }
 
     /// Parses a duration such as `"45s"`, `"10m"`, `"2h"` or `"1h30m"`.
@@ -90,7 +147,7 @@ public enum ConfigurationLoader {
 
     static let sections = ["modem", "auth", "link", "tunnel", "session", "console", "notify", "power", "state"]
 
-    private static func build(root: TOMLNode, diagnostics: Diagnostics) -> AgentConfiguration? {
+    private static func build(root: TOMLNode, diagnostics: Diagnostics, parts: inout ConfigurationSections) -> AgentConfiguration? {
         guard case .table(let top) = root else { return nil }
         for (key, value) in top.sorted(by: { $0.key < $1.key }) where !sections.contains(key) {
             let suggestion = closest(key, in: sections).map { ", did you mean [\($0)]?" } ?? ""
@@ -127,8 +184,10 @@ public enum ConfigurationLoader {
                     port = .auto
                 } else if p.hasPrefix("/") {
                     port = .path(p)
+                } else if (try? DeviceMatch.parse(p)) != nil {
+                    port = .match(p)
                 } else {
-                    r.problem("port", .string(p), "must be \"auto\" or an absolute device path; fix: e.g. \"/dev/ttyUSB2\"")
+                    r.problem("port", .string(p), "must be \"auto\", a device match or an absolute device path; fix: e.g. \"/dev/ttyUSB2\" or \"usb:12d1:1001,if=02\" (`oob-agent devices` lists them)")
                     port = nil
                 }
             } else {
@@ -207,10 +266,10 @@ public enum ConfigurationLoader {
                     r.problem("mode", .string(m), "must be ppp, interface or none\(s); fix: e.g. mode = \"none\"")
                 }
             }
-            link.device = r.path("device")
+            link.device = r.device("device")
             if let apn = r.string("apn", required: false, example: "\"internet\"") { link.apn = apn }
             if let pppd = r.path("pppd") { link.pppd = pppd }
-            link.interface = r.interfaceName("interface")
+            link.interface = r.interfaceName("interface", allowMatch: true)
             link.upTimeout = r.duration("up_timeout", default: .seconds(60), min: .seconds(1))
             if link.mode == .ppp, link.device == nil {
                 if case .path(let p)? = modem?.port { link.device = p }
@@ -276,12 +335,40 @@ public enum ConfigurationLoader {
         // [console]
         var console: AgentConfiguration.Console?
         if var r = section("console", required: false) {
-            let device = r.path("device", required: true, example: "/dev/ttyUSB3")
+            let device = r.device("device", required: true, example: "/dev/ttyUSB3")
             let baud = r.baud("baud", default: 57_600)
             let socket = r.path("socket") ?? "/run/oob-agent/console.sock"
             let log = r.path("log") ?? "/var/log/oob-agent/console.log"
+            // The console module's settings beyond the contract (docs/console.md).
+            let dataBits = r.int("data_bits", default: 8, range: 5...8)
+            let parity = r.string("parity", required: false, example: "\"none\"") ?? "none"
+            if !["none", "even", "odd"].contains(parity) {
+                r.problem("parity", .string(parity), "must be none, even or odd; fix: e.g. parity = \"none\"")
+            }
+            let stopBits = r.int("stop_bits", default: 1, range: 1...2)
+            let flow = r.string("flow", required: false, example: "\"none\"") ?? "none"
+            if !["none", "rtscts", "xonxoff"].contains(flow) {
+                r.problem("flow", .string(flow), "must be none, rtscts or xonxoff; fix: e.g. flow = \"none\"")
+            }
+            let socketGroup = r.string("socket_group", required: false, example: "\"oob-console\"")
+            let logMaxBytes = r.int("log_max_bytes", default: 1 << 20, range: 4096...(1 << 30))
+            let logFiles = r.int("log_files", default: 5, range: 0...100)
+            let scrollback = r.int("scrollback", default: 64 << 10, range: 0...(16 << 20))
+            let clientBuffer = r.int("client_buffer", default: 1 << 20, range: (64 << 10)...(64 << 20))
             r.finish()
-            if let device { console = .init(device: device, baud: baud, socket: socket, log: log) }
+            if let device {
+                var c = AgentConfiguration.Console(device: device, baud: baud, socket: socket, log: log)
+                c.dataBits = dataBits
+                c.parity = parity
+                c.stopBits = stopBits
+                c.flow = flow
+                c.socketGroup = socketGroup
+                c.logMaxBytes = logMaxBytes
+                c.logFiles = logFiles
+                c.scrollback = scrollback
+                c.clientBuffer = clientBuffer
+                console = c
+            }
         }
 
         // [notify]
@@ -310,49 +397,37 @@ public enum ConfigurationLoader {
                     diagnostics.add("power[\(i)] = \(item.rendered): must be a [[power]] table; fix: write [[power]] and its keys")
                     continue
                 }
-                var r = TableReader(prefix: "power[\(i)]", entries: t, diagnostics: diagnostics)
-                let name = r.string("name", required: true, example: "\"router\"")
-                if let name, name.isEmpty || name.contains(where: { $0.isWhitespace }) {
-                    r.problem("name", .string(name), "must be one word (it is used in the SMS); fix: e.g. name = \"router\"")
-                }
-                if let name, power.contains(where: { $0.name.lowercased() == name.lowercased() }) {
-                    r.problem("name", .string(name), "is used by two [[power]] entries; fix: give each a unique name")
-                }
-                var driver: AgentConfiguration.Power.Driver?
-                if let d = r.string("driver", required: true, example: "\"serial-relay\"") {
-                    driver = .init(rawValue: d)
-                    if driver == nil {
-                        let s = closest(d, in: AgentConfiguration.Power.Driver.allCases.map(\.rawValue)).map { " (did you mean \"\($0)\"?)" } ?? ""
-                        r.problem("driver", .string(d), "must be serial-relay, gpio or command\(s); fix: e.g. driver = \"serial-relay\"")
+                // The power module owns its keys (docs/power.md): hand the table over as it is.
+                var values: [String: PowerConfigValue] = [:]
+                var convertible = true
+                for (key, value) in t.sorted(by: { $0.key < $1.key }) {
+                    switch value {
+                    case .string(let v): values[key] = .string(v)
+                    case .int(let v): values[key] = .int(v)
+                    case .bool(let v): values[key] = .bool(v)
+                    case .array(let a):
+                        let strings = a.compactMap { if case .string(let s) = $0 { s } else { nil } }
+                        if strings.count == a.count {
+                            values[key] = .strings(strings)
+                        } else {
+                            diagnostics.add("power[\(i)].\(key) = \(value.rendered): must be an array of strings; fix: e.g. \(key) = [\"--port\", \"1\"]")
+                            convertible = false
+                        }
+                    default:
+                        diagnostics.add("power[\(i)].\(key) = \(value.rendered): must be a string, an integer or true/false; fix: see docs/power.md")
+                        convertible = false
                     }
                 }
-                let device = r.path("device")
-                let channel: Int? = r.entries["channel"] == nil ? nil : r.int("channel", default: 0, range: 0...1024)
-                let offTime = r.duration("off_time", default: .seconds(10), min: .seconds(1))
-                let command = r.path("command")
-                let withoutSession = r.bool("without_session", default: true)
-                switch driver {
-                case .serialRelay?, .gpio?:
-                    if device == nil, r.entries["device"] == nil {
-                        r.diagnostics.add("power[\(i)].device: missing for driver \"\(driver!.rawValue)\"; fix: e.g. device = \"\(driver == .gpio ? "/dev/gpiochip0" : "/dev/ttyUSB4")\"")
+                guard convertible else { continue }
+                do {
+                    let outlet = try PowerOutletConfiguration.parse(index: i + 1, table: values)
+                    if power.contains(where: { $0.name.lowercased() == outlet.name.lowercased() }) {
+                        diagnostics.add("power[\(i)].name = \"\(outlet.name)\": is used by two [[power]] entries; fix: give each a unique name")
+                    } else {
+                        power.append(outlet)
                     }
-                    if channel == nil, r.entries["channel"] == nil {
-                        r.diagnostics.add("power[\(i)].channel: missing for driver \"\(driver!.rawValue)\"; fix: e.g. channel = 1")
-                    }
-                case .command?:
-                    if command == nil, r.entries["command"] == nil {
-                        r.diagnostics.add("power[\(i)].command: missing for driver \"command\"; fix: e.g. command = \"/usr/local/bin/plug\"")
-                    }
-                case nil: break
-                }
-                r.finish()
-                if let name, let driver {
-                    power.append(
-                        .init(
-                            name: name, driver: driver, device: device, channel: channel, offTime: offTime,
-                            command: command, withoutSession: withoutSession
-                        )
-                    )
+                } catch {
+                    diagnostics.add("power[\(i)]: \(error.message)")
                 }
             }
         case .table?:
@@ -370,6 +445,10 @@ public enum ConfigurationLoader {
             r.finish()
         }
 
+        parts.modem = modem
+        parts.console = console
+        parts.power = power
+        parts.state = state
         guard let modem, let auth, let tunnel else { return nil }
         return AgentConfiguration(
             modem: modem, auth: auth, link: link, tunnel: tunnel, session: session, console: console,
@@ -509,8 +588,20 @@ struct TableReader {
         return s
     }
 
-    mutating func interfaceName(_ key: String) -> String? {
+    /// A device: an absolute path, `"auto"` or a device match (`usb:VVVV:PPPP,if=NN`, `serial:…`), resolved by the
+    /// daemon with libudev when it needs the device.
+    mutating func device(_ key: String, required: Bool = false, example: String = "/dev/ttyUSB0") -> String? {
+        guard let s = string(key, required: required, example: "\"\(example)\"") else { return nil }
+        if s.hasPrefix("/") || s == "auto" || (try? DeviceMatch.parse(s)) != nil, !s.contains("\0") { return s }
+        problem(
+            key, .string(s),
+            "must be an absolute device path, \"auto\" or a device match; fix: e.g. \"\(example)\" or \"usb:0403:6001\" (`oob-agent devices` lists them)")
+        return nil
+    }
+
+    mutating func interfaceName(_ key: String, allowMatch: Bool = false) -> String? {
         guard let s = string(key, required: false, example: "\"wwan0\"") else { return nil }
+        if allowMatch, s == "auto" || (s.contains(":") && (try? DeviceMatch.parse(s)) != nil) { return s }
         guard !s.isEmpty, s.count < 16, !s.contains("/"), !s.contains(where: { $0.isWhitespace }) else {
             problem(key, .string(s), "is not a network interface name; fix: e.g. \"ppp0\" or \"wwan0\"")
             return nil

@@ -20,9 +20,13 @@ public struct ControlRequest: Codable, Sendable, Equatable {
     public var outlet: String?
     /// `power`: `cycle`, `on` or `off`.
     public var action: String?
+    /// `power`: who asked, as the client reports it (logged with the action; the socket is 0660, so only the
+    /// agent's group can connect at all).
+    public var by: String?
 
     /// Creates a request.
-    public init(command: String, minutes: Int? = nil, outlet: String? = nil, action: String? = nil) {
+    public init(command: String, minutes: Int? = nil, outlet: String? = nil, action: String? = nil, by: String? = nil) {
+        self.by = by
         self.command = command
         self.minutes = minutes
         self.outlet = outlet

@@ -1,5 +1,6 @@
 import ATModem
 import Logging
+import PowerControl
 
 extension AgentCore {
     // MARK: - The modem comes and goes
@@ -115,12 +116,45 @@ extension AgentCore {
         case .down: await handle(.command(.down, from: requester))
         case .extend(let minutes): await handle(.command(.extend(minutes: minutes), from: requester))
         case .status: await sendSMS(to: sender.e164, text: statusSMS(offset: offset))
-        case .power(let outlet, _):
-            let known = config.power.contains { $0.name.lowercased() == outlet.lowercased() }
-            await sendSMS(
-                to: sender.e164,
-                text: SMSReply.failed(known ? "power control is not available in this build" : "no outlet named \(outlet)")
-            )
+        case .power(let outlet, let action):
+            let requester = PowerRequester(channel: "sms", identity: sender.e164, sessionActive: machine.stateName != .idle)
+            powerAction(action, outlet: outlet, requester: requester) { core, text in
+                await core.sendSMS(to: sender.e164, text: text)
+            }
+        }
+    }
+
+    /// Runs a `POWER` action in its own task (a cycle takes `off_time`; SMS intake and the control socket go on
+    /// meanwhile) and hands the reply text (`POWER router cycled` / `FAILED: <reason>`) to `reply`.
+    func powerAction(
+        _ action: SMSCommand.PowerAction, outlet: String, requester: PowerRequester,
+        reply: @escaping @Sendable (AgentCore, String) async -> Void
+    ) {
+        logger.info(
+            "power requested",
+            metadata: ["power.outlet": "\(outlet)", "power.action": "\(action.rawValue)", "power.by": "\(requester)"])
+        guard let power else {
+            let reason = config.power.isEmpty ? "no outlet named \(outlet) (no [[power]] configured)" : "power control could not be set up (see the log)"
+            spawn { core in await reply(core, SMSReply.failed(reason)) }
+            return
+        }
+        let powerAction = PowerAction(rawValue: action.rawValue) ?? .cycle
+        spawn { core in
+            let text: String
+            do {
+                let result = try await power.perform(powerAction, on: outlet, requestedBy: requester)
+                core.logger.info(
+                    "power done",
+                    metadata: ["power.outlet": "\(result.outlet)", "power.action": "\(action.rawValue)", "power.by": "\(requester)"])
+                text = SMSReply.power(result.outlet, action)
+            } catch {
+                core.logger.warning(
+                    "power failed",
+                    metadata: ["power.outlet": "\(outlet)", "power.action": "\(action.rawValue)", "power.by": "\(requester)",
+                               "error": "\(error)"])
+                text = SMSReply.failed((error as? PowerError)?.message ?? "\(error)")
+            }
+            await reply(core, text)
         }
     }
 
@@ -144,7 +178,22 @@ extension AgentCore {
             await handle(.command(.down, from: .local))
             return ControlResponse(ok: true, message: "session ending")
         case "power":
-            return ControlResponse(ok: false, error: "power control is not available in this build")
+            guard let outlet = request.outlet, let actionText = request.action,
+                let action = SMSCommand.PowerAction(rawValue: actionText.lowercased())
+            else {
+                return ControlResponse(ok: false, error: "power needs an outlet and an action (cycle, on or off)")
+            }
+            let requester = PowerRequester(channel: "socket", identity: request.by ?? "local", sessionActive: true)
+            let (answers, answer) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(1))
+            powerAction(action, outlet: outlet, requester: requester) { _, text in
+                answer.yield(text)
+                answer.finish()
+            }
+            for await text in answers {
+                return text.hasPrefix("FAILED: ")
+                    ? ControlResponse(ok: false, error: String(text.dropFirst(8))) : ControlResponse(ok: true, message: text)
+            }
+            return ControlResponse(ok: false, error: "the power action was abandoned (the daemon is stopping)")
         default:
             return ControlResponse(ok: false, error: "unknown command \"\(request.command)\"; use status, up, down or power")
         }

@@ -2,6 +2,7 @@ import ATModem
 import CellularLink
 import Foundation
 import Logging
+import PowerControl
 import SerialIO
 import Tunnel
 
@@ -26,6 +27,13 @@ actor AgentCore {
     var linkInfo: LinkInfo?
     var tunnel: ReverseTunnel?
     var linkUp = false
+    /// pppd owns the modem's only serial line (`link.device` is `modem.port`): the modem loop keeps the AT port
+    /// closed until the link is down again.
+    var smsPaused = false
+    /// The UP reply went out before pppd took the port; the one at `tunnelForwarding` is not sent again.
+    var upReplySentEarly = false
+    /// `tunnel.host` as resolved through the link for the current attempt (ppp/interface modes).
+    var jumpHostAddress: String?
     var tunnelStarted = false
     var generation = 0
 
@@ -35,8 +43,13 @@ actor AgentCore {
     var tasks: [Int: Task<Void, Never>] = [:]
     var nextTaskID = 0
 
+    /// The `[[power]]` outlets (nil when none are configured or they could not be set up).
+    let power: PowerController?
+
     // The modem and what we know from it.
     var modem: Modem?
+    /// Where the modem was opened (`modem.port` resolved), for the link's `atPort`.
+    var modemPath: String?
     var pendingSMS: [(to: String, text: String)] = []
     var networkTimeBase: (unix: Int64, mono: Int64)?
     var signalDBm: Int?
@@ -56,9 +69,11 @@ actor AgentCore {
 
     init(
         config: AgentConfiguration, logger: Logger, clock: any AgentClock, notifier: SystemdNotifier,
-        verifier: CommandAuthenticator.Verifier, replayCache: ReplayCache, recovering: SessionRecord?
+        verifier: CommandAuthenticator.Verifier, replayCache: ReplayCache, recovering: SessionRecord?,
+        power: PowerController? = nil
     ) {
         self.config = config
+        self.power = power
         self.logger = logger
         self.clock = clock
         self.notifier = notifier
@@ -79,6 +94,17 @@ actor AgentCore {
     }
 
     static func monoMillis() -> Int64 { Monotonic.now() / 1_000_000 }
+
+    /// Resolves a device value of the configuration: a path is returned as it is, `"auto"` and matches through
+    /// libudev discovery.
+    /// - Throws: `DiscoveryError` naming the key and the fix when nothing (or more than one device) matches.
+    static func resolveDevice(_ value: String?, for purpose: DevicePurpose) throws -> String? {
+        guard let value, !value.hasPrefix("/") else { return value }
+        if purpose == .linkInterface, value != "auto", !value.contains(":") { return value }
+        return try DeviceDiscovery.resolve(value, for: purpose).path
+    }
+
+    func noteModemPath(_ path: String?) { modemPath = path }
 
     // MARK: - Events
 
@@ -147,7 +173,7 @@ actor AgentCore {
         }
     }
 
-    private func spawn(_ body: @escaping @Sendable (AgentCore) async -> Void) {
+    func spawn(_ body: @escaping @Sendable (AgentCore) async -> Void) {
         let id = nextTaskID
         nextTaskID += 1
         tasks[id] = Task { [self] in
@@ -171,15 +197,19 @@ actor AgentCore {
 
     private func bringLinkUp(attempt: Int) async {
         let myGeneration = generation
-        let linkConfig = LinkConfiguration(
-            mode: LinkConfiguration.Mode(rawValue: config.link.mode.rawValue) ?? .none,
-            interface: config.link.interface, device: config.link.device,
-            atPort: { if case .path(let p) = config.modem.port { return p } else { return nil } }(),
-            apn: config.link.apn, pppdPath: config.link.pppd, upTimeout: config.link.upTimeout,
-            stateDirectory: config.state.dir
-        )
         do {
+            // "auto" and device matches are resolved now, at each session start: a stick that re-enumerated since
+            // the last session is found under its new name.
+            let linkConfig = LinkConfiguration(
+                mode: LinkConfiguration.Mode(rawValue: config.link.mode.rawValue) ?? .none,
+                interface: try Self.resolveDevice(config.link.interface, for: .linkInterface),
+                device: try Self.resolveDevice(config.link.device, for: .linkDevice),
+                atPort: modemPath ?? { if case .path(let p) = config.modem.port { return p } else { return nil } }(),
+                apn: config.link.apn, pppdPath: config.link.pppd, upTimeout: config.link.upTimeout,
+                stateDirectory: config.state.dir
+            )
             let link = try makeCellularLink(linkConfig, logger: logger)
+            if link.pausesSMS { await pauseSMSIntake() }
             self.link = link
             linkUp = true
             persist()
@@ -198,6 +228,28 @@ actor AgentCore {
         }
     }
 
+    /// pppd is about to take the modem's only serial line. The owner's UP reply goes out now, while the port is
+    /// still ours (with the session's planned end); then the modem loop releases the port. SMS arriving during the
+    /// session wait in the modem's storage; the link-down SMS is sent after pppd released the port.
+    private func pauseSMSIntake() async {
+        if let duration = machine.attemptDuration, config.notify.smsUp {
+            let until = Self.monoMillis() + duration.components.seconds * 1000
+            for requester in machine.requesters { await send(.up(until: until), to: requester) }
+            upReplySentEarly = true
+        }
+        logger.info("SMS intake paused: pppd uses the modem's AT port for the session", metadata: ["link.device": "\(config.link.device ?? "-")"])
+        smsPaused = true
+        let end = ContinuousClock.now + .seconds(15)
+        while modem != nil && ContinuousClock.now < end { try? await Task.sleep(for: .milliseconds(100)) }
+    }
+
+    private func resumeSMSIntake() {
+        guard smsPaused else { return }
+        smsPaused = false
+        upReplySentEarly = false
+        logger.info("SMS intake resumed: the modem's port is free again")
+    }
+
     private func watchLink(_ link: any CellularLink) {
         let myGeneration = generation
         spawn { core in
@@ -212,11 +264,21 @@ actor AgentCore {
 
     private func verifyRoute() async {
         let myGeneration = generation
-        // In `none` mode the tunnel uses whatever route exists; ppp/interface links are verified
-        // when the jump host is an address (a name is resolved through the link by the tunnel).
-        if config.link.mode != .none, let info = linkInfo, Self.isIPv4(config.tunnel.host) {
+        // In `none` mode the tunnel uses whatever route exists. Over a ppp/interface link the jump host is
+        // resolved through the link's DNS servers (an IP literal as it is; the last good address when no server
+        // answers) and the path to that address is verified to leave through the link.
+        jumpHostAddress = nil
+        if config.link.mode != .none, let info = linkInfo {
             do {
-                let report = try await PathVerifier.verify(link: info, address: config.tunnel.host, port: UInt16(config.tunnel.port))
+                let resolution = try await JumpHostResolver(stateDirectory: config.state.dir, logger: logger)
+                    .resolve(config.tunnel.host, via: info)
+                logger.info(
+                    "jump host resolved",
+                    metadata: ["tunnel.host": "\(config.tunnel.host)", "tunnel.address": "\(resolution.address)",
+                               "dns.source": "\(resolution.source.rawValue)", "dns.server": "\(resolution.server ?? "-")"])
+                guard generation == myGeneration else { return }
+                jumpHostAddress = resolution.address
+                let report = try await PathVerifier.verify(link: info, address: resolution.address, port: UInt16(config.tunnel.port))
                 logger.info("route verified", metadata: ["link.path": "\(report)"])
             } catch {
                 guard generation == myGeneration else { return }
@@ -231,7 +293,7 @@ actor AgentCore {
     private func startTunnel() async {
         let myGeneration = generation
         let bindInterface = linkInfo.flatMap { $0.interface.isEmpty ? nil : $0.interface } ?? config.link.interface
-        let tunnelConfig = TunnelConfiguration(
+        var tunnelConfig = TunnelConfiguration(
             host: config.tunnel.host, port: config.tunnel.port, user: config.tunnel.user, identity: config.tunnel.identity,
             identityPassphraseFile: config.tunnel.identityPassphraseFile, knownHosts: config.tunnel.knownHosts,
             forwards: config.tunnel.forwards.map {
@@ -239,6 +301,8 @@ actor AgentCore {
             },
             keepalive: config.tunnel.keepalive, bindInterface: bindInterface, bindAddress: linkInfo?.localAddress
         )
+        // Connect to the address resolved through the link; the host key is still checked under tunnel.host.
+        tunnelConfig.connectAddress = config.link.mode == .none ? nil : jumpHostAddress
         do {
             let tunnel = try ReverseTunnel(configuration: tunnelConfig, logger: logger)
             self.tunnel = tunnel
@@ -284,6 +348,7 @@ actor AgentCore {
             self.link = nil
             await link.down()
         }
+        resumeSMSIntake()
         linkInfo = nil
         linkUp = false
     }
@@ -299,6 +364,9 @@ actor AgentCore {
             if let tunnel { await tunnel.stop() }
             if let link { await link.down() }
         }
+        // The port is pppd's no more: the modem loop reopens it, and the link-down SMS (queued while the modem was
+        // away) goes out after it.
+        if finished { resumeSMSIntake() }
         if !finished {
             logger.error("teardown passed its deadline; the link journal is kept for the next start", metadata: ["teardown.deadline_s": "15"])
         } else {
@@ -337,7 +405,7 @@ actor AgentCore {
         }
         switch reply {
         case .up(let until):
-            guard config.notify.smsUp else { return }
+            guard config.notify.smsUp, !upReplySentEarly else { return }
             text = SMSReply.up(
                 until: clockText(until, offset: offset), sshPort: config.tunnel.forwards.first?.remotePort ?? 22,
                 host: config.tunnel.host

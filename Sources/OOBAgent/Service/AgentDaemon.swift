@@ -1,4 +1,5 @@
 public import Logging
+import ATModem
 import SerialConsole
 import SerialIO
 import ServiceLifecycle
@@ -25,10 +26,20 @@ public enum AgentDaemon {
             // The console relay runs beside the agent, all the time (not only during sessions);
             // it reopens a vanished device itself, and its failure does not stop the agent.
             do {
+                // "auto" or a device match: resolved now (the relay then reopens that path when it comes back).
+                let device = try AgentCore.resolveDevice(console.device, for: .console) ?? console.device
+                if device != console.device {
+                    logger.info("console.device resolved", metadata: ["console.device": "\(console.device)", "console.path": "\(device)"])
+                }
                 let relay = try ConsoleRelay(
                     configuration: ConsoleRelayConfiguration(
-                        devicePath: console.device, serial: SerialConfiguration(baudRate: console.baud),
-                        socketPath: console.socket, logPath: console.log
+                        devicePath: device,
+                        serial: ConsoleRelayConfiguration.serialSettings(
+                            baud: console.baud, dataBits: console.dataBits, parity: console.parity, stopBits: console.stopBits,
+                            flow: console.flow),
+                        socketPath: console.socket, socketGroup: console.socketGroup, logPath: console.log,
+                        logMaximumBytes: console.logMaxBytes, logKeptFiles: console.logFiles, scrollbackBytes: console.scrollback,
+                        clientBufferBytes: console.clientBuffer
                     ),
                     logger: logger
                 )

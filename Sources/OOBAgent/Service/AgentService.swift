@@ -1,5 +1,6 @@
-import ATModem
+public import ATModem
 import Foundation
+import PowerControl
 public import Logging
 import SerialIO
 public import ServiceLifecycle
@@ -14,6 +15,7 @@ public final class AgentService: Service, Sendable {
     let logger: Logger
     let clock: any AgentClock
     let notifier: SystemdNotifier
+    let deviceEvents: (@Sendable (Logger) throws -> AsyncStream<DeviceEvent>)?
 
     /// Creates the service; nothing happens until ``run()``.
     /// - Parameters:
@@ -21,10 +23,15 @@ public final class AgentService: Service, Sendable {
     ///   - logger: where the agent logs.
     ///   - clock: the wall clock (tests inject one that is hours off).
     ///   - notifier: the systemd notifier (built from the environment by `run`).
+    ///   - deviceEvents: where device add/remove events come from when `modem.port` is `"auto"` or a match;
+    ///     nil = a `DeviceWatcher` (the udev monitor, or periodic rescans where no udev daemon runs). Tests feed
+    ///     events here, through the same tracker the monitor drives.
     public init(
         configuration: AgentConfiguration, logger: Logger, clock: any AgentClock = SystemAgentClock(),
-        notifier: SystemdNotifier = SystemdNotifier(environment: [:])
+        notifier: SystemdNotifier = SystemdNotifier(environment: [:]),
+        deviceEvents: (@Sendable (Logger) throws -> AsyncStream<DeviceEvent>)? = nil
     ) {
+        self.deviceEvents = deviceEvents
         self.config = configuration
         self.logger = logger
         self.clock = clock
@@ -48,9 +55,22 @@ public final class AgentService: Service, Sendable {
         let undone = await CellularLinkRecovery.recover(stateDirectory: config.state.dir, logger: logger)
         if undone > 0 { logger.warning("undid what a previous run's link left behind", metadata: ["link.undone": "\(undone)"]) }
         let recovering = leftover.flatMap { $0.state == .idle && !$0.linkUp && !$0.tunnelStarted ? nil : $0 }
+        // The outlets: built from [[power]]; creating the controller reads the persisted on/off state and drives
+        // nothing (the daemon never toggles an output at start).
+        var power: PowerController?
+        if !config.power.isEmpty {
+            do {
+                power = try PowerController(
+                    configurations: config.power, stateDirectory: config.state.dir, logger: logger,
+                    makeDriver: AgentPower.makeDriver)
+                logger.info("power outlets ready", metadata: ["power.outlets": "\(config.power.map(\.name).joined(separator: ","))"])
+            } catch {
+                logger.error("power outlets not available", metadata: ["error": "\(error)"])
+            }
+        }
         let core = AgentCore(
             config: config, logger: logger, clock: clock, notifier: notifier, verifier: verifier, replayCache: replayCache,
-            recovering: recovering
+            recovering: recovering, power: power
         )
         let control = try ControlServer(path: config.state.controlSocket)
         defer { control.stop() }
@@ -62,8 +82,11 @@ public final class AgentService: Service, Sendable {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await self.modemLoop(core) }
                 group.addTask {
-                    for await connection in control.requests {
-                        connection.respond(await core.control(connection.request))
+                    // One task per request: a power cycle (seconds) must not hold up `status`.
+                    await withTaskGroup(of: Void.self) { requests in
+                        for await connection in control.requests {
+                            requests.addTask { connection.respond(await core.control(connection.request)) }
+                        }
                     }
                 }
                 if let interval = self.notifier.watchdogInterval {
@@ -90,40 +113,103 @@ public final class AgentService: Service, Sendable {
     // MARK: - The modem loop
 
     /// Opens the modem, drains its storage, then follows `+CMTI` (and polls) until it fails; then
-    /// reopens it, forever (a USB reset makes the modem vanish and come back).
+    /// reopens it, forever (a USB reset makes the modem vanish and come back, maybe under a new name).
     func modemLoop(_ core: AgentCore) async {
+        var watch: ModemPortWatch?
+        var events: AsyncStream<DeviceEvent>?
+        switch config.modem.port {
+        case .path: break
+        case .auto, .match:
+            do {
+                watch = try ModemPortWatch(value: config.modem.port.text)
+                events = try deviceEvents?(logger) ?? DeviceWatcher(logger: logger, rescanIntervalMilliseconds: 2000).events()
+            } catch {
+                logger.error(
+                    "modem.port cannot be resolved; fix the value (see `oob-agent devices`)",
+                    metadata: ["modem.port": "\(config.modem.port.text)", "error": "\(error)"])
+                return
+            }
+        }
+        let portWatch = watch
+        let portEvents = events
+        await withTaskGroup(of: Void.self) { group in
+            if let watch = portWatch, let events = portEvents {
+                let logger = self.logger
+                group.addTask {
+                    await watch.run(events: events, logger: logger)
+                    // The watcher stopped (it only does when cancelled): the modem loop goes on with the last path.
+                    while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
+                }
+            }
+            group.addTask { await self.modemLoop(core, watch: portWatch) }
+            _ = await group.next()
+            group.cancelAll()
+        }
+    }
+
+    private func modemLoop(_ core: AgentCore, watch: ModemPortWatch?) async {
         var backoff: Duration = .milliseconds(500)
+        var waitingLogged = false
         while !Task.isCancelled {
-            guard case .path(let path) = config.modem.port else {
-                logger.error("modem.port = \"auto\" needs the discovery module, not wired into run yet; set modem.port to a device path")
-                try? await Task.sleep(for: .seconds(30))
+            // pppd owns the modem's port for the session (link.device = modem.port).
+            if await core.smsPaused {
+                try? await Task.sleep(for: .milliseconds(200))
                 continue
             }
+            let path: String
+            if let watch {
+                guard let p = watch.path else {
+                    if !waitingLogged { logger.info("waiting for the modem to appear", metadata: ["modem.port": "\(watch.value)"]) }
+                    waitingLogged = true
+                    try? await Task.sleep(for: .milliseconds(200))
+                    continue
+                }
+                path = p
+            } else if case .path(let p) = config.modem.port {
+                path = p
+            } else {
+                return
+            }
+            waitingLogged = false
             var modem: Modem?
+            // Where a modem that re-enumerated during a reset is now.
+            var locate: (@Sendable () -> String?)?
+            if let watch { locate = { watch.path } }
             do {
                 let m = try await Modem.open(
                     path: path, configuration: SerialConfiguration(baudRate: config.modem.baud),
-                    options: Modem.Options(pin: config.modem.pin), logger: logger
+                    options: Modem.Options(pin: config.modem.pin), logger: logger,
+                    locate: locate
                 )
                 modem = m
                 let report = try await m.initialize()
                 logger.info("modem ready", metadata: ["modem.device": "\(path)", "modem.notifications": "\(report.notifications)"])
                 backoff = .milliseconds(500)
+                await core.noteModemPath(path)
                 await core.attach(m)
-                try await follow(m, core: core)
+                try await follow(m, core: core, path: path, watch: watch)
             } catch is CancellationError {
+            } catch is SMSPaused {
+                logger.info("AT port released for pppd", metadata: ["modem.device": "\(path)"])
+            } catch let error as ATModemError where error.code == .hung {
+                // A hung Huawei stick stops answering (+CMGL first); reopening the port does not revive it, a
+                // restart does. It re-enumerates: the next open finds it where it came back.
+                logger.warning("modem hung; restarting it", metadata: ["modem.device": "\(path)", "error": "\(error)"])
+                if let modem { _ = try? await modem.reset() }
             } catch {
                 logger.warning("modem lost; reopening", metadata: ["modem.device": "\(path)", "error": "\(error)"])
             }
             await core.detach()
             if let modem { await modem.close() }
             if Task.isCancelled { break }
+            // A modem that moved (found under a new name) is reopened at once.
+            if let watch, let now = watch.path, now != path { continue }
             try? await Task.sleep(for: backoff)
             backoff = min(backoff * 2, .seconds(10))
         }
     }
 
-    private func follow(_ modem: Modem, core: AgentCore) async throws {
+    private func follow(_ modem: Modem, core: AgentCore, path: String, watch: ModemPortWatch?) async throws {
         let (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
@@ -131,14 +217,32 @@ public final class AgentService: Service, Sendable {
                     switch event {
                     case .newMessage, .storageFull, .messageRouted: wake.yield()
                     case .signal(let q): await core.noteSignal(q.dBm)
-                    // Huawei sticks print ^BOOT periodically, so it is no proof of a restart: read the
-                    // storage once more (a real restart that lost +CNMI is covered by the poll, a
-                    // vanished port by the reopen below).
-                    case .boot: wake.yield()
+                    // ^SYSSTART: the modem restarted and forgot its settings (+CNMI, storage): initialise it again.
+                    case .boot: throw AgentError(.io, "the modem restarted (^SYSSTART); initialising it again")
+                    // ^BOOT: a Huawei stick's periodic heartbeat, no restart.
+                    case .heartbeat: break
                     default: break
                     }
                 }
                 throw AgentError(.io, "the modem's event stream ended")
+            }
+            group.addTask {
+                // pppd needs the port (link.device = modem.port): release it for the session.
+                while !Task.isCancelled {
+                    try await Task.sleep(for: .milliseconds(250))
+                    if await core.smsPaused { throw SMSPaused() }
+                }
+            }
+            if let watch {
+                // The device came back under another name (a USB reset): reopen it there.
+                group.addTask {
+                    while !Task.isCancelled {
+                        try await Task.sleep(for: .milliseconds(250))
+                        if let now = watch.path, now != path {
+                            throw AgentError(.io, "modem.port now resolves to \(now)")
+                        }
+                    }
+                }
             }
             group.addTask {
                 while !Task.isCancelled {
@@ -199,3 +303,6 @@ extension AgentCore {
         }
     }
 }
+
+/// The modem loop closes the AT port because pppd needs it.
+struct SMSPaused: Error {}

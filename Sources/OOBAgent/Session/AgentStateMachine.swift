@@ -202,6 +202,15 @@ public struct AgentStateMachine: Sendable {
     }
 
     /// Everyone owed a reply or the link-down SMS.
+    /// The requested length of the session being set up (nil when none is).
+    @inline(never)
+    public var attemptDuration: Duration? {
+        switch state {
+        case .linking(let a), .verifying(let a), .connecting(let a): a.duration
+        default: nil
+        }
+    }
+
     // Not inlined: works around a Swift 6.3 -O ownership-verifier crash when inlined into an actor.
     @inline(never)
     public var requesters: [Requester] {

@@ -1,5 +1,6 @@
 import Foundation
 import ModemEmulator
+import Spawn
 import Testing
 
 @testable import OOBAgent
@@ -12,20 +13,10 @@ enum Binary {
     }()
     static var exists: Bool { FileManager.default.isExecutableFile(atPath: path) }
 
-    /// Runs the binary to completion: (exit status, stdout, stderr).
-    static func run(_ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: path)
-        p.arguments = arguments
-        let out = Pipe()
-        let err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    /// Runs the binary to completion: (exit status, stdout, stderr), on a thread of its own.
+    static func run(_ arguments: [String]) async throws -> (status: Int32, out: String, err: String) {
+        let r = try await SpawnedProcess.runOffPool(path, arguments, timeout: .seconds(120))
+        return (r.status.code, r.stdoutText, r.stderrText)
     }
 
     /// Starts `oob-agent run` in the background, its stderr in `logPath`.
@@ -34,64 +25,38 @@ enum Binary {
     }
 }
 
-/// A child process started with posix_spawn and reaped with waitpid (so its exit is seen at once).
-final class DaemonProcess: @unchecked Sendable {
-    let pid: pid_t
-    private(set) var exitStatus: Int32?
+/// A child process started with posix_spawn (``SpawnedProcess``) and reaped with waitpid (so its exit is seen at once).
+final class DaemonProcess: Sendable {
+    private let process: SpawnedProcess
+    var pid: pid_t { process.pid }
 
     init(arguments: [String], logPath: String, environment: [String: String]) throws {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 2, logPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        let argv = arguments.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var env = ProcessInfo.processInfo.environment.filter { $0.key != "NOTIFY_SOCKET" && $0.key != "JOURNAL_STREAM" }
-        for (k, v) in environment { env[k] = v }
-        let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { envp.forEach { free($0) } }
-        // The child starts with no blocked signals and default handlers, whatever this test thread has.
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var none = sigset_t()
-        sigemptyset(&none)
-        var all = sigset_t()
-        sigfillset(&all)
-        sigdelset(&all, SIGKILL)
-        sigdelset(&all, SIGSTOP)
-        posix_spawnattr_setsigmask(&attributes, &none)
-        posix_spawnattr_setsigdefault(&attributes, &all)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        var pid: pid_t = 0
-        let r = posix_spawn(&pid, arguments[0], &actions, &attributes, argv, envp)
-        guard r == 0 else { throw HarnessError.failed("posix_spawn \(arguments[0]): \(r)") }
-        self.pid = pid
+        var changes: [String: String?] = ["NOTIFY_SOCKET": nil, "JOURNAL_STREAM": nil]
+        for (k, v) in environment { changes[k] = v }
+        process = try SpawnedProcess(
+            arguments[0], Array(arguments.dropFirst()),
+            options: SpawnOptions(stdout: .null, stderr: .truncate(logPath), environmentChanges: changes))
+    }
+
+    /// The exit status once it has exited (negative: the signal that killed it).
+    var exitStatus: Int32? {
+        switch process.tryWait() {
+        case nil: nil
+        case .exited(let c): c
+        case .signalled(let s): -s
+        case .unknown: -1
+        }
     }
 
     /// Whether the process still runs (reaps it when it has exited).
-    var isRunning: Bool {
-        if exitStatus != nil { return false }
-        var status: Int32 = 0
-        let r = waitpid(pid, &status, WNOHANG)
-        if r == pid {
-            exitStatus = (status & 0x7f) == 0 ? (status >> 8) & 0xff : -(status & 0x7f)
-            return false
-        }
-        return r == 0
-    }
+    var isRunning: Bool { process.isRunning }
 
-    func signal(_ sig: Int32) { kill(pid, sig) }
+    func signal(_ sig: Int32) { process.signal(sig) }
 
     /// Kills it (SIGKILL) and reaps it if it still runs.
     func kill9() {
-        if isRunning {
-            kill(pid, SIGKILL)
-            var status: Int32 = 0
-            waitpid(pid, &status, 0)
-            exitStatus = -9
-        }
+        process.signal(SIGKILL)
+        process.wait()
     }
 }
 
@@ -167,58 +132,58 @@ struct DaemonProcessTests {
 @Suite("Command line", .serialized, .timeLimit(.minutes(2)))
 struct CommandLineTests {
     @Test("enroll writes a 0600 secret, refuses to overwrite without --force, prints the URI and QR; code matches", .enabled(if: Binary.exists))
-    func enrollAndCode() throws {
+    func enrollAndCode() async throws {
         let dir = TempDir()
         defer { dir.cleanup() }
         let config = dir.write("agent.toml", minimalConfig(dir), mode: 0o644)
-        let first = try Binary.run(["enroll", "--config", config, "--label", "site 1"])
+        let first = try await Binary.run(["enroll", "--config", config, "--label", "site 1"])
         #expect(first.status == 0, "\(first.err)")
         #expect(first.out.contains("otpauth://totp/oob-agent:site%201?secret="))
         #expect(first.out.contains("▀") || first.out.contains("▄"))
         #expect((try FileSystem.status(dir.file("totp.secret"))).permissions == 0o600)
-        let again = try Binary.run(["enroll", "--config", config])
+        let again = try await Binary.run(["enroll", "--config", config])
         #expect(again.status == 2)
         #expect(again.err.contains("--force"))
-        let code = try Binary.run(["code", "--config", config, "--at", "59"])
+        let code = try await Binary.run(["code", "--config", config, "--at", "59"])
         let secret = try String(contentsOfFile: dir.file("totp.secret"), encoding: .utf8)
         #expect(code.out == (try TOTP(base32: secret.trimmingCharacters(in: .whitespacesAndNewlines))).code(at: 59) + "\n")
-        #expect(try Binary.run(["enroll", "--config", config, "--force", "--no-qr"]).status == 0)
+        #expect(try await Binary.run(["enroll", "--config", config, "--force", "--no-qr"]).status == 0)
     }
 
     @Test("a configuration error exits 2 naming the key and the fix", .enabled(if: Binary.exists))
-    func configError() throws {
+    func configError() async throws {
         let dir = TempDir()
         defer { dir.cleanup() }
         let config = dir.write("agent.toml", minimalConfig(dir, extra: "[session]\nduraton = \"10m\"\n"), mode: 0o644)
-        let r = try Binary.run(["check", "--config", config])
+        let r = try await Binary.run(["check", "--config", config])
         #expect(r.status == 2)
         #expect(r.err.contains("session.duraton"), "\(r.err)")
         #expect(r.err.contains("did you mean duration?"))
     }
 
     @Test("check: one line per problem with its fix, non-zero exit; jumphost-setup prints the restricted line", .enabled(if: Binary.exists))
-    func check() throws {
+    func check() async throws {
         let dir = TempDir()
         defer { dir.cleanup() }
         let config = dir.write("agent.toml", minimalConfig(dir), mode: 0o644)
         try shell("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", dir.file("id_ed25519"), "-C", "t"])
         dir.write("totp.secret", rfcSecretBase32, mode: 0o644)
-        let r = try Binary.run(["check", "--config", config])
+        let r = try await Binary.run(["check", "--config", config])
         #expect(r.status == 1)
         #expect(r.out.contains("PROBLEM: auth.totp_secret_file") && r.out.contains("chmod 600"))
         #expect(r.out.contains("PROBLEM: tunnel.known_hosts") && r.out.contains("ssh-keyscan"))
         #expect(r.out.contains("PROBLEM: modem.port"))
-        let line = try Binary.run(["jumphost-setup", "--config", config])
+        let line = try await Binary.run(["jumphost-setup", "--config", config])
         #expect(line.status == 0)
         #expect(line.out.hasPrefix("restrict,port-forwarding,permitlisten=\"127.0.0.1:31337\",command=\"/usr/sbin/nologin\" ssh-ed25519 AAAA"))
     }
 
     @Test("status without a daemon says so and exits 1", .enabled(if: Binary.exists))
-    func statusNoDaemon() throws {
+    func statusNoDaemon() async throws {
         let dir = TempDir()
         defer { dir.cleanup() }
         let config = dir.write("agent.toml", minimalConfig(dir), mode: 0o644)
-        let r = try Binary.run(["status", "--config", config, "--json"])
+        let r = try await Binary.run(["status", "--config", config, "--json"])
         #expect(r.status == 1)
         #expect(r.err.contains("no daemon is listening"))
     }

@@ -102,6 +102,7 @@ let package = Package(
             path: "Tests/OOBTestSupport",
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "SpawnTests", dependencies: ["Spawn"], swiftSettings: swiftSettings),
         .testTarget(name: "SerialIOTests", dependencies: ["SerialIO", "OOBTestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ATModemTests",

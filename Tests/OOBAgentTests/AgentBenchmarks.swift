@@ -22,7 +22,7 @@ struct AgentBenchmarks {
 
     @Test("activation latency and teardown time (20 sessions), next to ssh -R spawned per session", .timeLimit(.minutes(10)))
     func activationAndTeardown() async throws {
-        let h = try AgentHarness(bridged: true)
+        let h = try AgentHarness()
         defer { h.stop() }
         let daemon = try DaemonProcess(
             arguments: [Self.binary, "run", "--config", h.configPath, "--log-level", "warning"], logPath: h.dir.file("daemon.log"),
@@ -87,7 +87,7 @@ struct AgentBenchmarks {
     @Test("idle footprint with ^RSSI noise: resident memory and CPU", .timeLimit(.minutes(15)))
     func idleFootprint() async throws {
         let seconds = Int(ProcessInfo.processInfo.environment["OOB_BENCH_IDLE_SECONDS"] ?? "600") ?? 600
-        let h = try AgentHarness(bridged: true)
+        let h = try AgentHarness()
         defer { h.stop() }
         h.emulator.reconfigure { $0.noise = .betweenReplies }
         var text = h.configurationText(duration: .seconds(1800), max: .seconds(14400))

@@ -189,7 +189,6 @@ final class AgentHarness: @unchecked Sendable {
     let echo: EchoServer
     let forwardPort: Int
     let modemLink: String
-    let relay: PTYRelay?
     let totp: TOTP
     var configuration: AgentConfiguration
     let configPath: String
@@ -197,8 +196,7 @@ final class AgentHarness: @unchecked Sendable {
     /// - Parameters:
     ///   - duration/max: session lengths (tests use seconds, below the file format's minimum).
     ///   - storage: the emulator's SMS slots.
-    ///   - bridged: reach the emulator through a ``PTYRelay`` (for a daemon in another process).
-    init(duration: Duration = .seconds(600), max: Duration = .seconds(3600), storage: Int = 25, bridged: Bool = false) throws {
+    init(duration: Duration = .seconds(600), max: Duration = .seconds(3600), storage: Int = 25) throws {
         dir = TempDir()
         var emulatorConfig = ModemEmulator.Configuration()
         emulatorConfig.storageCapacity = storage
@@ -210,8 +208,9 @@ final class AgentHarness: @unchecked Sendable {
         emulator = try ModemEmulator(configuration: emulatorConfig)
         guard let device = emulator.waitForDevice() else { throw HarnessError.failed("emulator has no device") }
         modemLink = dir.file("modem")
-        relay = bridged ? try PTYRelay(emulatorDevice: device) : nil
-        try FileManager.default.createSymbolicLink(atPath: modemLink, withDestinationPath: relay?.devicePath ?? device)
+        // A daemon in another process opens the emulator's pty directly: this process created it (holds its master),
+        // which SerialPort's holder check accepts.
+        try FileManager.default.createSymbolicLink(atPath: modemLink, withDestinationPath: device)
 
         try shell("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", dir.file("id_ed25519"), "-C", "oob-agent"])
         let secret = Enrollment.newSecret()
@@ -308,7 +307,6 @@ final class AgentHarness: @unchecked Sendable {
     func stop() {
         jumpHost.stop()
         echo.stop()
-        relay?.stop()
         emulator.stop()
         dir.cleanup()
     }
@@ -320,57 +318,3 @@ struct SynchronizedClock: AgentClock {
     func isSynchronized() -> Bool { true }
 }
 
-/// Copies bytes between the emulator's pty and a fresh pty whose slave nobody in this process
-/// holds, so that a daemon in another process can claim it exclusively (the holder check looks
-/// at every process's open files, and the emulator keeps its own slave open).
-final class PTYRelay: @unchecked Sendable {
-    let devicePath: String
-    private let stopFlag = StopFlag()
-    private let done = StopFlag()
-
-    init(emulatorDevice: String) throws {
-        let emulatorFD = open(emulatorDevice, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC)
-        guard emulatorFD >= 0 else { throw HarnessError.failed("open \(emulatorDevice)") }
-        var t = termios()
-        if tcgetattr(emulatorFD, &t) == 0 {
-            cfmakeraw(&t)
-            tcsetattr(emulatorFD, TCSANOW, &t)
-        }
-        let pty = try PseudoTerminal()
-        pty.releaseSlaveKeeper()
-        devicePath = pty.slavePath
-        let masterFD = dup(pty.master.rawValue)
-        pty.close()
-        let stop = stopFlag
-        let done = self.done
-        Thread.detachNewThread {
-            var buffer = [UInt8](repeating: 0, count: 4096)
-            while !stop.isSet {
-                var fds = [pollfd(fd: emulatorFD, events: Int16(POLLIN), revents: 0), pollfd(fd: masterFD, events: Int16(POLLIN), revents: 0)]
-                guard poll(&fds, 2, 50) > 0 else { continue }
-                if fds[1].revents & Int16(POLLHUP) != 0 && fds[1].revents & Int16(POLLIN) == 0 {
-                    usleep(20_000)  // nobody has the slave open (the daemon is between opens)
-                }
-                for (from, to) in [(emulatorFD, masterFD), (masterFD, emulatorFD)] {
-                    let index = from == emulatorFD ? 0 : 1
-                    guard fds[index].revents & Int16(POLLIN) != 0 else { continue }
-                    let n = buffer.withUnsafeMutableBytes { read(from, $0.baseAddress, $0.count) }
-                    guard n > 0 else { continue }
-                    var offset = 0
-                    while offset < n {
-                        let w = buffer.withUnsafeBytes { write(to, $0.baseAddress! + offset, n - offset) }
-                        if w > 0 { offset += w } else if errno == EAGAIN { usleep(1000) } else { break }
-                    }
-                }
-            }
-            close(emulatorFD)
-            close(masterFD)
-            _ = done.set()
-        }
-    }
-
-    func stop() {
-        _ = stopFlag.set()
-        for _ in 0..<100 where !done.isSet { usleep(10_000) }
-    }
-}

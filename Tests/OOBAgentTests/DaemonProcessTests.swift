@@ -68,7 +68,7 @@ struct DaemonProcessTests {
 
     @Test("SIGTERM mid-session: forward gone, link-down SMS sent, exit 0", .enabled(if: ready))
     func sigterm() async throws {
-        let h = try AgentHarness(bridged: true)
+        let h = try AgentHarness()
         defer { h.stop() }
         let log = h.dir.file("daemon.log")
         let daemon = try Binary.startDaemon(config: h.configPath, logPath: log)
@@ -86,7 +86,7 @@ struct DaemonProcessTests {
 
     @Test("SIGKILL mid-session, then restart: the new daemon tears down and sends the owed SMS", .enabled(if: ready))
     func sigkillAndRestart() async throws {
-        let h = try AgentHarness(bridged: true)
+        let h = try AgentHarness()
         defer { h.stop() }
         let log = h.dir.file("daemon.log")
         let first = try Binary.startDaemon(config: h.configPath, logPath: log)
@@ -113,7 +113,7 @@ struct DaemonProcessTests {
 
     @Test("systemd notify: READY=1 with a status line, from the real binary", .enabled(if: ready))
     func notify() async throws {
-        let h = try AgentHarness(bridged: true)
+        let h = try AgentHarness()
         defer { h.stop() }
         let listener = try NotifyListener(path: h.dir.file("notify.sock"))
         let logPath = h.dir.file("daemon.log")

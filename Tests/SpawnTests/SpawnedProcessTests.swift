@@ -75,7 +75,7 @@ struct SpawnedProcessTests {
     func terminate() throws {
         let polite = try SpawnedProcess("/bin/sleep", ["30"])
         #expect(polite.terminate(grace: .seconds(5)) == .signalled(SIGTERM))
-        let stubborn = try SpawnedProcess("/bin/sh", ["-c", "trap '' TERM; echo ready; sleep 30"], options: SpawnOptions(stdout: .pipe))
+        let stubborn = try SpawnedProcess("/bin/sh", ["-c", "trap '' TERM; echo ready; exec sleep 30"], options: SpawnOptions(stdout: .pipe))
         var ready: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 16)
         while !ready.contains(0x0A) {

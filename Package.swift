@@ -53,6 +53,8 @@ let package = Package(
         // MARK: - Libraries
         /// termios serial ports and ptys, shared by ATModem, SerialConsole, PowerControl and the emulator.
         .target(name: "SerialIO", dependencies: [systemPackage], swiftSettings: swiftSettings),
+        /// Child processes with posix_spawn (no Foundation `Process`): used by CellularLink, PowerControl, Demo, tests.
+        .target(name: "Spawn", swiftSettings: swiftSettings),
         .target(name: "ATModem", dependencies: ["SerialIO", "CUdev", log, systemPackage], swiftSettings: swiftSettings),
         .target(name: "Tunnel", dependencies: ["CLibSSH2", log], swiftSettings: swiftSettings),
         .target(
@@ -62,8 +64,8 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .target(name: "CellularLink", dependencies: [log, systemPackage], swiftSettings: swiftSettings),
-        .target(name: "PowerControl", dependencies: ["SerialIO", log, systemPackage], swiftSettings: swiftSettings),
+        .target(name: "CellularLink", dependencies: ["Spawn", log, systemPackage], swiftSettings: swiftSettings),
+        .target(name: "PowerControl", dependencies: ["SerialIO", "Spawn", log, systemPackage], swiftSettings: swiftSettings),
         .target(
             name: "OOBAgent",
             dependencies: [
@@ -79,7 +81,7 @@ let package = Package(
         .target(name: "ModemEmulator", dependencies: ["ATModem", "SerialIO"], swiftSettings: swiftSettings),
         /// `oob-agent demo`: the emulated site (modem, router console) and a throwaway jump host.
         .target(
-            name: "Demo", dependencies: ["SerialIO", "ATModem", "ModemEmulator", "OOBAgent", log, systemPackage], swiftSettings: swiftSettings
+            name: "Demo", dependencies: ["SerialIO", "Spawn", "ATModem", "ModemEmulator", "OOBAgent", log, systemPackage], swiftSettings: swiftSettings
         ),
 
         // MARK: - The executable: argument parsing and wiring only
@@ -95,15 +97,16 @@ let package = Package(
         // MARK: - Tests
         .target(
             name: "OOBTestSupport",
-            dependencies: ["SerialIO", "ATModem", "ModemEmulator", log],
+            dependencies: ["SerialIO", "ATModem", "ModemEmulator", "Spawn", log],
             path: "Tests/OOBTestSupport",
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "SpawnTests", dependencies: ["Spawn"], swiftSettings: swiftSettings),
         .testTarget(name: "SerialIOTests", dependencies: ["SerialIO", "OOBTestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ATModemTests",
             dependencies: [
-                "ATModem", "ModemEmulator", "OOBTestSupport",
+                "ATModem", "ModemEmulator", "OOBTestSupport", "Spawn",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             exclude: ["Fixtures"],
@@ -113,7 +116,7 @@ let package = Package(
         .testTarget(
             name: "SerialConsoleTests",
             dependencies: [
-                "SerialConsole", "SerialIO", "OOBTestSupport", log,
+                "SerialConsole", "SerialIO", "OOBTestSupport", "Spawn", log,
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
@@ -127,19 +130,19 @@ let package = Package(
         ),
         .testTarget(
             name: "CellularLinkTests",
-            dependencies: ["CellularLink", "OOBTestSupport", log],
+            dependencies: ["CellularLink", "OOBTestSupport", "Spawn", log],
             exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "PowerControlTests",
-            dependencies: ["PowerControl", "OOBTestSupport"],
+            dependencies: ["PowerControl", "OOBTestSupport", "Spawn"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "OOBAgentTests",
             dependencies: [
-                "OOBAgent", "ModemEmulator", "OOBTestSupport", "ATModem", "SerialIO", "PowerControl", log, systemPackage,
+                "OOBAgent", "ModemEmulator", "OOBTestSupport", "ATModem", "SerialIO", "PowerControl", "Spawn", log, systemPackage,
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings

@@ -1,4 +1,5 @@
 import Foundation
+import Spawn
 import Logging
 
 /// The few things the link reads from and writes to the kernel's network state, through iproute2's `ip`

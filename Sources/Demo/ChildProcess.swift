@@ -1,24 +1,22 @@
+import Spawn
+
 #if canImport(Glibc)
 @preconcurrency import Glibc
 #elseif canImport(Musl)
 @preconcurrency import Musl
 #endif
 
-/// A child process of the demo, started with `posix_spawn(3)` in its own process group (so a Ctrl-C on the
-/// terminal reaches only the demo, which then ends its children in order), with SIGINT, SIGTERM, SIGPIPE and
-/// SIGCHLD at their defaults and no blocked signals. It is ended by its PID only (`terminate`).
+/// A child process of the demo, started with `posix_spawn(3)` (``SpawnedProcess``) in its own process group (so a
+/// Ctrl-C on the terminal reaches only the demo, which then ends its children in order), with every signal at its
+/// default and none blocked. It is ended by its PID only (`terminate`).
 ///
 /// Not thread-safe: the demo drives its children from one thread.
 final class ChildProcess {
+    private let process: SpawnedProcess
     /// The process ID.
-    let pid: pid_t
+    var pid: pid_t { process.pid }
     /// The command line, for messages.
     let commandLine: [String]
-    private var status: CInt?
-    /// The write end of the child's stdin pipe, when asked for.
-    private(set) var stdinFD: CInt = -1
-    /// The read end of the child's stdout+stderr pipe, when asked for.
-    private(set) var outputFD: CInt = -1
 
     /// How the child's standard descriptors are connected.
     enum Output {
@@ -41,114 +39,31 @@ final class ChildProcess {
         _ arguments: [String], output: Output = .null, stdinPipe: Bool = false, environment: [String: String?] = [:]
     ) throws(DemoError) {
         commandLine = arguments
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        var toClose: [CInt] = []
-        defer { toClose.forEach { _ = close($0) } }
-
-        if stdinPipe {
-            var p: [CInt] = [0, 0]
-            guard makePipe(&p) else { throw DemoError(.spawn, "cannot create a pipe: \(Self.errnoText())") }
-            posix_spawn_file_actions_adddup2(&actions, p[0], 0)
-            toClose.append(p[0])
-            stdinFD = p[1]
-        } else {
-            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        }
+        var options = SpawnOptions(
+            stdin: stdinPipe ? .pipe : .null, stderr: .stdout, environmentChanges: environment, newProcessGroup: true)
         switch output {
-        case .file(let path):
-            posix_spawn_file_actions_addopen(&actions, 1, path, O_WRONLY | O_CREAT | O_APPEND, 0o600)
-            posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        case .pipe:
-            var p: [CInt] = [0, 0]
-            guard makePipe(&p) else { throw DemoError(.spawn, "cannot create a pipe: \(Self.errnoText())") }
-            posix_spawn_file_actions_adddup2(&actions, p[1], 1)
-            posix_spawn_file_actions_adddup2(&actions, p[1], 2)
-            toClose.append(p[1])
-            outputFD = p[0]
-            _ = fcntl(p[0], F_SETFL, fcntl(p[0], F_GETFL) | O_NONBLOCK)
-        case .null:
-            posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-            posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        case .file(let path): options.stdout = .file(path)
+        case .pipe: options.stdout = .pipe
+        case .null: options.stdout = .null
         }
-
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        for s in [SIGINT, SIGTERM, SIGPIPE, SIGCHLD, SIGHUP, SIGQUIT] { sigaddset(&defaults, s) }
-        var empty = sigset_t()
-        sigemptyset(&empty)
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        posix_spawnattr_setsigmask(&attributes, &empty)
-        posix_spawnattr_setpgroup(&attributes, 0)
-        posix_spawnattr_setflags(
-            &attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP))
-
-        var env: [String] = []
-        var e = environ
-        while let entry = e.pointee {
-            let s = String(cString: entry)
-            let name = s.split(separator: "=", maxSplits: 1).first.map(String.init) ?? s
-            if environment[name] == nil { env.append(s) }
-            e += 1
+        do {
+            process = try SpawnedProcess(arguments[0], Array(arguments.dropFirst()), options: options)
+        } catch {
+            throw DemoError(.spawn, error.message)
         }
-        for (k, v) in environment.sorted(by: { $0.key < $1.key }) {
-            if let v { env.append("\(k)=\(v)") }
-        }
-
-        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-        var envp: [UnsafeMutablePointer<CChar>?] = env.map { strdup($0) } + [nil]
-        defer {
-            argv.forEach { free($0) }
-            envp.forEach { free($0) }
-        }
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, arguments[0], &actions, &attributes, &argv, &envp)
-        guard rc == 0 else {
-            if stdinFD >= 0 { _ = close(stdinFD) }
-            if outputFD >= 0 { _ = close(outputFD) }
-            throw DemoError(.spawn, "cannot start \(arguments[0]): \(String(cString: strerror(rc)))")
-        }
-        self.pid = pid
-    }
-
-    deinit {
-        if stdinFD >= 0 { _ = close(stdinFD) }
-        if outputFD >= 0 { _ = close(outputFD) }
+        if let fd = process.stdout { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
     }
 
     /// Whether it has not exited yet (reaps it when it has).
-    var isRunning: Bool {
-        poll()
-        return status == nil
-    }
+    var isRunning: Bool { process.isRunning }
 
     /// The exit code (or 128 + signal) once it has exited.
-    var exitCode: Int32? {
-        poll()
-        guard let status else { return nil }
-        if status & 0x7F == 0 { return (status >> 8) & 0xFF }
-        return 128 + (status & 0x7F)
-    }
-
-    private func poll() {
-        guard status == nil else { return }
-        var s: CInt = 0
-        if waitpid(pid, &s, WNOHANG) == pid { status = s }
-    }
+    var exitCode: Int32? { process.tryWait()?.code }
 
     /// Waits up to `timeout` milliseconds for the exit; returns whether it exited.
     @discardableResult
     func wait(milliseconds: Int) -> Bool {
-        let end = Clock.milliseconds() + Int64(milliseconds)
-        while isRunning {
-            if Clock.milliseconds() >= end { return false }
-            usleep(10_000)
-        }
-        return true
+        process.wait(timeout: .milliseconds(milliseconds)) != nil
     }
 
     /// Sends `signal` to the child (by PID), waits up to `graceMilliseconds`, then SIGKILLs it.
@@ -157,9 +72,9 @@ final class ChildProcess {
     func terminate(signal: CInt = SIGTERM, graceMilliseconds: Int = 5000) {
         let descendants = ChildProcess.descendants(of: pid)
         if isRunning {
-            kill(pid, signal)
+            process.signal(signal)
             if !wait(milliseconds: graceMilliseconds) {
-                kill(pid, SIGKILL)
+                process.signal(SIGKILL)
                 wait(milliseconds: 2000)
             }
         }
@@ -171,26 +86,17 @@ final class ChildProcess {
 
     /// Writes to the child's stdin pipe.
     func writeInput(_ text: String) {
-        guard stdinFD >= 0 else { return }
-        var bytes = Array(text.utf8)[...]
-        while !bytes.isEmpty {
-            let n = bytes.withUnsafeBytes { write(stdinFD, $0.baseAddress, $0.count) }
-            if n <= 0 { return }
-            bytes = bytes.dropFirst(n)
-        }
+        process.write(Array(text.utf8))
     }
 
     /// Closes the child's stdin pipe (it reads end of file).
     func closeInput() {
-        if stdinFD >= 0 {
-            _ = close(stdinFD)
-            stdinFD = -1
-        }
+        process.closeStdin()
     }
 
     /// What the child wrote to its output pipe since the last call (empty if nothing).
     func readAvailable() -> [UInt8] {
-        guard outputFD >= 0 else { return [] }
+        guard let outputFD = process.stdout else { return [] }
         var out: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)
         while true {
@@ -262,11 +168,4 @@ enum Clock {
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
     }
-}
-
-/// A pipe whose ends are closed on exec (the spawn actions dup the child's ends into place).
-func makePipe(_ p: inout [CInt]) -> Bool {
-    guard pipe(&p) == 0 else { return false }
-    for fd in p { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-    return true
 }

@@ -52,7 +52,6 @@ public final class DemoRun {
     // The stage.
     var dir = ""
     var modem: ModemEmulator?
-    var bridge: PTYBridge?
     var router: RouterConsoleEmulator?
     var jumpHost: ThrowawayJumpHost?
     var boxSSHD: ThrowawayJumpHost?
@@ -167,9 +166,9 @@ public final class DemoRun {
         guard let modemDevice = modem.waitForDevice() else {
             throw DemoError(.io, "the modem emulator has no pty; fix: mount devpts (/dev/pts)")
         }
-        let bridge = try PTYBridge(emulatorPath: modemDevice)
-        self.bridge = bridge
-        say.step("modem: an emulated Huawei E1752 at \(bridge.devicePath) (SIM ready, registered, ^RSSI noise on)")
+        // The daemon opens the emulator's pty itself: this process made it (holds its master), which the daemon's
+        // exclusivity check accepts, as it accepts socat's or any emulator's pty.
+        say.step("modem: an emulated Huawei E1752 at \(modemDevice) (SIM ready, registered, ^RSSI noise on)")
 
         let router: RouterConsoleEmulator
         do {
@@ -198,7 +197,7 @@ public final class DemoRun {
         let config = """
             # oob-agent demo: a throwaway configuration (see etc/oob-agent/agent.toml for a real one).
             [modem]
-            port = "\(bridge.devicePath)"
+            port = "\(modemDevice)"
             poll = "2s"
 
             [auth]
@@ -656,7 +655,6 @@ public final class DemoRun {
             say.step("the box's sshd stopped (pid \(boxSSHD.pid))")
         }
         router?.stop()
-        bridge?.stop()
         modem?.stop()
         if modem != nil || router != nil { say.step("modem and router emulators stopped") }
         let left = pids.filter { ChildProcess.isAlive($0) }

@@ -1,5 +1,5 @@
 import Foundation
-import Synchronization
+import Spawn
 
 #if canImport(Glibc)
 @preconcurrency import Glibc
@@ -77,65 +77,36 @@ public struct CommandDriver: PowerDriver {
                 code: .notFound, outlet: outlet,
                 message: "\(outlet): \(program) is missing or not executable; fix [[power]] command")
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: program)
-        process.arguments = arguments + [verb]
-        var environment = ProcessInfo.processInfo.environment
-        environment["OOB_POWER_OUTLET"] = outlet
-        if let channel { environment["OOB_POWER_CHANNEL"] = String(channel) }
-        for (k, v) in extraEnvironment { environment[k] = v }
-        process.environment = environment
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        process.standardInput = FileHandle.nullDevice
-        let output = Mutex<[UInt8]>([])
-        pipe.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            guard !data.isEmpty else { return }
-            output.withLock {
-                $0.append(contentsOf: data)
-                if $0.count > 4096 { $0.removeFirst($0.count - 4096) }
-            }
-        }
-        let exited = DispatchSemaphore(value: 0)
-        process.terminationHandler = { _ in exited.signal() }
+        var changes: [String: String?] = ["OOB_POWER_OUTLET": outlet]
+        if let channel { changes["OOB_POWER_CHANNEL"] = String(channel) }
+        for (k, v) in extraEnvironment { changes[k] = v }
+        let limit = timeout + extraTime
+        let result: ProcessOutput
         do {
-            try process.run()
+            // posix_spawn (not Foundation's Process, whose child monitor hangs when a descendant keeps the pipes).
+            result = try SpawnedProcess.run(
+                program, arguments + [verb],
+                options: SpawnOptions(stdout: .pipe, stderr: .stdout, environmentChanges: changes), timeout: limit)
         } catch {
-            pipe.fileHandleForReading.readabilityHandler = nil
             throw PowerError(
                 code: .commandFailed, outlet: outlet, message: "\(outlet): cannot start \(program)",
-                underlying: "\(error)")
+                underlying: error.message)
         }
-        let limit = timeout + extraTime
-        let seconds = Double(limit.components.seconds) + Double(limit.components.attoseconds) / 1e18
-        var timedOut = false
-        if exited.wait(timeout: .now() + seconds) == .timedOut {
-            timedOut = true
-            power_kill(process.processIdentifier, SIGTERM)
-            if exited.wait(timeout: .now() + 2) == .timedOut {
-                power_kill(process.processIdentifier, SIGKILL)
-                exited.wait()
-            }
-        }
-        // Let the last output arrive, then stop reading.
-        power_sleep(milliseconds: 20)
-        pipe.fileHandleForReading.readabilityHandler = nil
-        let rest = (try? pipe.fileHandleForReading.readToEnd()) ?? nil
-        if let rest { output.withLock { $0.append(contentsOf: rest) } }
-        let text = String(decoding: output.withLock { $0 }, as: UTF8.self)
+        let text = String(decoding: result.stdout.suffix(4096), as: UTF8.self)
         let trimmed = text.split(whereSeparator: \.isNewline).suffix(3).joined(separator: " | ")
-        if timedOut {
+        if result.timedOut {
             throw PowerError(
                 code: .timedOut, outlet: outlet,
                 message: "\(outlet): \(program) \(verb) did not finish within \(Self.seconds(limit)) s and was stopped",
                 underlying: trimmed.isEmpty ? nil : trimmed)
         }
-        guard process.terminationReason == .exit, process.terminationStatus == 0 else {
-            let how =
-                process.terminationReason == .exit
-                ? "exited with status \(process.terminationStatus)" : "was killed by signal \(process.terminationStatus)"
+        guard result.status.succeeded else {
+            let how: String
+            switch result.status {
+            case .signalled(let s): how = "was killed by signal \(s)"
+            case .exited(let c): how = "exited with status \(c)"
+            case .unknown: how = "ended with an unknown status"
+            }
             throw PowerError(
                 code: .commandFailed, outlet: outlet, message: "\(outlet): \(program) \(verb) \(how)",
                 underlying: trimmed.isEmpty ? nil : trimmed)

@@ -49,6 +49,44 @@ public enum DeviceHolders {
         return holders
     }
 
+    /// The holders of `path` that count as sharing it: for a pty slave (`/dev/pts/N`) the process that created the
+    /// pty (it holds the master of pty N: socat, an emulator, a test) legitimately holds the slave too and is left
+    /// out; any other holder counts (as for a real serial device).
+    public static func competing(path: String) -> [DeviceHolder] {
+        let holders = find(path: path)
+        guard let target = realPath(path), target.hasPrefix("/dev/pts/"),
+            let index = Int(target.dropFirst("/dev/pts/".count))
+        else { return holders }
+        return holders.filter { !holdsMaster(pid: $0.pid, ptyIndex: index) }
+    }
+
+    /// Whether `pid` holds the master side (/dev/ptmx) of pty `ptyIndex` (its fdinfo says `tty-index: N`).
+    static func holdsMaster(pid: Int32, ptyIndex: Int) -> Bool {
+        let fdDir = "/proc/\(pid)/fd"
+        guard let dir = opendir(fdDir) else { return false }
+        defer { closedir(dir) }
+        while let fdEntry = readdir(dir) {
+            let fdName = withUnsafeBytes(of: fdEntry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            guard let link = readLink("\(fdDir)/\(fdName)"), link == "/dev/ptmx" || link == "/dev/pts/ptmx" else {
+                continue
+            }
+            guard let f = fopen("/proc/\(pid)/fdinfo/\(fdName)", "r") else { continue }
+            defer { fclose(f) }
+            var buffer = [CChar](repeating: 0, count: 256)
+            while fgets(&buffer, 256, f) != nil {
+                let line = String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                if line.hasPrefix("tty-index:"),
+                    Int(String(line.dropFirst("tty-index:".count).filter(\.isNumber))) == ptyIndex
+                {
+                    return true
+                }
+            }
+        }
+        return false
+    }
+
     static func realPath(_ path: String) -> String? {
         guard let resolved = realpath(path, nil) else { return nil }
         defer { free(resolved) }

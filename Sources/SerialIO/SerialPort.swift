@@ -27,6 +27,7 @@ public final class SerialPort {
     /// Exclusive means two things: an advisory `flock(LOCK_EX)` that cooperating programs honour, and `TIOCEXCL`,
     /// which makes the kernel refuse further opens by anyone but root. Root bypasses `TIOCEXCL`, so the open also
     /// looks in /proc for another process holding the device (ModemManager is the usual one) and refuses to share.
+    /// For a pty slave, the process that created the pty (holding its master: socat, an emulator) does not count.
     ///
     /// - Parameters:
     ///   - path: the device, e.g. `/dev/ttyUSB2` or a pty slave.
@@ -36,7 +37,7 @@ public final class SerialPort {
     public init(path: String, configuration: SerialConfiguration = SerialConfiguration(), exclusive: Bool = true) throws(SerialIOError) {
         self.path = path
         self.configuration = configuration
-        if exclusive, let holder = DeviceHolders.find(path: path).first {
+        if exclusive, let holder = DeviceHolders.competing(path: path).first {
             throw SerialIOError(
                 code: .busy, path: path,
                 message: "\(path) is busy: held by \(holder). "

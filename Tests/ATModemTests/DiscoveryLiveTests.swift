@@ -3,6 +3,7 @@ import Logging
 import SerialIO
 import Synchronization
 import OOBTestSupport
+import Spawn
 import Testing
 
 @testable import ATModem
@@ -180,15 +181,8 @@ struct DiscoveryLiveTests {
     func probeBusy() async throws {
         let pty = try PseudoTerminal()
         let path = pty.slavePath
-        let holder = Process()
-        holder.executableURL = URL(fileURLWithPath: "/bin/sh")
-        holder.arguments = ["-c", "exec 3<>\(path); exec sleep 30"]
-        try holder.run()
-        let pid = holder.processIdentifier
-        defer {
-            kill(pid, SIGKILL)
-            holder.waitUntilExit()
-        }
+        let holder = try SpawnedProcess("/bin/sh", ["-c", "exec 3<>\(path); exec sleep 30"])
+        defer { holder.terminate(grace: .zero) }
         let outcome = try await offPool { () -> ProbeOutcome in
             let deadline = Date().addingTimeInterval(5)
             while Date() < deadline, DeviceHolders.find(path: path).isEmpty { usleep(20_000) }

@@ -2,6 +2,7 @@ import ATModem
 import Foundation
 import ModemEmulator
 import OOBTestSupport
+import Spawn
 import Testing
 
 /// `oob-agent modem …` run as the built binary against the emulator on a real pty.
@@ -131,22 +132,13 @@ struct ModemCLITests {
     func busyNamesHolder() throws {
         let e = try emulator()
         defer { e.stop() }
-        let holder = Process()
-        holder.executableURL = URL(fileURLWithPath: "/bin/sleep")
-        holder.arguments = ["30"]
-        let device = try #require(FileHandle(forReadingAtPath: e.devicePath!) as FileHandle?)
-        holder.standardInput = device
-        try holder.run()
-        // Only the child holds the device now.
-        try device.close()
-        defer {
-            kill(holder.processIdentifier, SIGKILL)
-            holder.waitUntilExit()
-        }
+        // Only the child holds the device (its stdin): we open nothing ourselves.
+        let holder = try SpawnedProcess("/bin/sleep", ["30"], options: SpawnOptions(stdin: .file(e.devicePath!)))
+        defer { holder.terminate(grace: .zero) }
         let r = try OOBAgentBinary.run(["modem", "info", "--port", e.devicePath!])
         #expect(r.status == 1)
         #expect(r.stderr.contains("busy"))
-        #expect(r.stderr.contains("sleep (pid \(holder.processIdentifier))"))
+        #expect(r.stderr.contains("sleep (pid \(holder.pid))"))
     }
 
     @Test("a SIM PIN that is needed but not given: exit 1 naming the fix")

@@ -1,4 +1,5 @@
 import Foundation
+import Spawn
 import Synchronization
 @testable import CellularLink
 
@@ -11,22 +12,12 @@ import Synchronization
 /// Runs a program to completion; returns status and output.
 @discardableResult
 func sh(_ args: [String], check: Bool = true) throws -> String {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: args[0])
-    p.arguments = Array(args.dropFirst())
-    let out = Pipe()
-    let err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    try p.run()
-    let o = out.fileHandleForReading.readDataToEndOfFile()
-    let e = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    if check && p.terminationStatus != 0 {
-        throw TopologyError(
-            message: "\(args.joined(separator: " ")) failed: \(String(decoding: e, as: UTF8.self))")
+    // posix_spawn (Foundation's Process hangs in waitpid when a child such as dnsmasq closes inherited descriptors).
+    let r = try SpawnedProcess.run(args[0], Array(args.dropFirst()), timeout: .seconds(120))
+    if check && !r.status.succeeded {
+        throw TopologyError(message: "\(args.joined(separator: " ")) failed: \(r.stderrText)")
     }
-    return String(decoding: o, as: UTF8.self)
+    return r.stdoutText
 }
 
 struct TopologyError: Error, CustomStringConvertible {
@@ -57,8 +48,7 @@ final class NamespaceTopology {
     let echoPort = 7007
     let jumpName = "jump.oob.test"
     let directory: String
-    private var backgroundPIDs: [Int32] = []
-    private var reapers: [Thread] = []
+    private var background: [SpawnedProcess] = []
 
     init() throws {
         id = String(format: "%06x", UInt32.random(in: 0...0xff_ffff))
@@ -92,10 +82,10 @@ final class NamespaceTopology {
             // Started through a shell and detached from our pipes: Foundation's Process must not watch
             // them (dnsmasq closes every inherited fd, which Foundation takes for an exit and then blocks in
             // waitpid, hanging every later Process).
-            backgroundPIDs.append(try spawnDetached(carrier, [
+            background.append(try spawnDetached(carrier, [
                 "/usr/bin/socat", "TCP-LISTEN:\(echoPort),bind=\(jumpHost),reuseaddr,fork", "EXEC:/bin/cat",
             ]))
-            backgroundPIDs.append(try spawnDetached(carrier, [
+            background.append(try spawnDetached(carrier, [
                 "/usr/sbin/dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts", "--bind-dynamic",
                 "--interface=cp\(id)", "--interface=pp\(id)", "--except-interface=lo",
                 "--dhcp-range=198.18.2.50,198.18.2.60,255.255.255.0,1h", "--dhcp-option=3,198.18.2.1",
@@ -114,20 +104,9 @@ final class NamespaceTopology {
         try sh(["/usr/sbin/ip", "-n", ns] + args)
     }
 
-    /// Starts `args` in namespace `ns` in the background with /dev/null for its output; returns its PID.
-    /// (posix_spawn through the module's wrapper: Foundation's `Process` hangs in waitpid when a child such
-    /// as dnsmasq closes the descriptors it inherited.)
-    private func spawnDetached(_ ns: String, _ args: [String]) throws -> Int32 {
-        guard case .success(let devnull) = system_open("/dev/null", O_WRONLY) else {
-            throw TopologyError(message: "cannot open /dev/null")
-        }
-        defer { system_close(devnull) }
-        guard case .success(let pid) = system_spawn(
-            "/usr/sbin/ip", ["netns", "exec", ns] + args, environment: nil, outputFD: devnull, errorFD: devnull)
-        else { throw TopologyError(message: "could not start \(args[0]) in \(ns)") }
-        reapers.append(Thread { _ = system_waitForChild(pid) })
-        reapers.last?.start()
-        return pid
+    /// Starts `args` in namespace `ns` in the background with /dev/null for its output.
+    private func spawnDetached(_ ns: String, _ args: [String]) throws -> SpawnedProcess {
+        try SpawnedProcess("/usr/sbin/ip", ["netns", "exec", ns] + args)
     }
 
     private func waitForListener() throws {
@@ -175,11 +154,8 @@ final class NamespaceTopology {
     }
 
     func destroy() {
-        for pid in backgroundPIDs {
-            kill(pid, SIGTERM)
-            for _ in 0..<100 where processAlive(pid) { usleep(20_000) }
-        }
-        backgroundPIDs.removeAll()
+        for child in background { child.terminate(grace: .seconds(2)) }
+        background.removeAll()
         for ns in [site, carrier, mainNet] {
             _ = try? sh(["/usr/sbin/ip", "netns", "del", ns], check: false)
         }
@@ -199,8 +175,7 @@ final class LinkProbe {
         return dir + "/cellular-link-probe"
     }
 
-    private let process: Process
-    private let input: FileHandle
+    private let process: SpawnedProcess
     private let lines = LineQueue()
     let pid: Int32
     /// `{"event": …}` lines seen so far.
@@ -213,40 +188,24 @@ final class LinkProbe {
         }
         let configPath = topology.directory + "/probe-\(UInt32.random(in: 0...UInt32.max)).json"
         try JSONSerialization.data(withJSONObject: configuration).write(to: URL(fileURLWithPath: configPath))
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-        p.arguments = ["netns", "exec", topology.site, path, configPath]
-        var env = ProcessInfo.processInfo.environment
-        for (k, v) in environment { env[k] = v }
-        p.environment = env
-        let inPipe = Pipe()
-        let outPipe = Pipe()
-        p.standardInput = inPipe
-        p.standardOutput = outPipe
         let logPath = topology.directory + "/probe.log"
-        if !FileManager.default.fileExists(atPath: logPath) {
-            _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        }
-        let log = FileHandle(forWritingAtPath: logPath)
-        log?.seekToEndOfFile()
-        p.standardError = log
-        try p.run()
+        let p = try SpawnedProcess(
+            "/usr/sbin/ip", ["netns", "exec", topology.site, path, configPath],
+            options: SpawnOptions(stdin: .pipe, stdout: .pipe, stderr: .file(logPath), environmentChanges: environment.mapValues { $0 }))
         process = p
-        pid = p.processIdentifier
-        input = inPipe.fileHandleForWriting
-        let reader = outPipe.fileHandleForReading
+        pid = p.pid
+        let readFD = p.stdout ?? -1
         let queue = lines
         let t = Thread {
-            var pending = Data()
-            while true {
-                let d = reader.availableData
-                if d.isEmpty { break }
-                pending.append(d)
+            var pending: [UInt8] = []
+            while case .success(let d) = system_read(readFD, 4096), !d.isEmpty {
+                pending += d
                 while let nl = pending.firstIndex(of: 0x0A) {
-                    queue.push(String(decoding: pending[pending.startIndex..<nl], as: UTF8.self))
-                    pending.removeSubrange(pending.startIndex...nl)
+                    queue.push(String(decoding: pending[..<nl], as: UTF8.self))
+                    pending.removeSubrange(...nl)
                 }
             }
+            withExtendedLifetime(p) {}
             queue.close()
         }
         t.start()
@@ -257,7 +216,7 @@ final class LinkProbe {
     /// Sends one command and returns its answer (events are set aside).
     @discardableResult
     func send(_ command: String, timeout: Double = 60) throws -> [String: Any] {
-        input.write(Data((command + "\n").utf8))
+        process.write(Array((command + "\n").utf8))
         return try next(timeout: timeout)
     }
 
@@ -282,23 +241,21 @@ final class LinkProbe {
     }
 
     func sigkill() {
-        kill(pid, SIGKILL)
-        process.waitUntilExit()
+        process.signal(SIGKILL)
+        process.wait()
     }
 
     func quit() {
         if process.isRunning {
             _ = try? send("quit", timeout: 10)
-            try? input.close()
-            process.waitUntilExit()
+            process.closeStdin()
+            if process.wait(timeout: .seconds(30)) == nil { process.terminate(grace: .seconds(2)) }
         }
     }
 
     deinit {
-        if process.isRunning {
-            kill(pid, SIGKILL)
-            process.waitUntilExit()
-        }
+        process.signal(SIGKILL)
+        process.wait()
     }
 }
 

@@ -4,6 +4,7 @@ import Logging
 import ModemEmulator
 import SerialIO
 import SystemPackage
+import Spawn
 import Testing
 
 @testable import OOBAgent
@@ -27,16 +28,10 @@ func eventually(_ timeout: Duration = .seconds(20), _ condition: () async -> Boo
 /// Runs a command and returns its output (stdout + stderr).
 @discardableResult
 func shell(_ path: String, _ arguments: [String]) throws -> String {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: path)
-    p.arguments = arguments
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    p.standardError = pipe
-    try p.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return String(decoding: data, as: UTF8.self)
+    // posix_spawn through Spawn (Foundation's Process can hang in waitpid here: see docs/spawn.md).
+    let result = try SpawnedProcess.run(
+        path, arguments, options: SpawnOptions(stdout: .pipe, stderr: .stdout), timeout: .seconds(120))
+    return result.stdoutText
 }
 
 /// A free TCP port on 127.0.0.1 (bound, read, closed).
@@ -139,7 +134,7 @@ final class EchoServer: @unchecked Sendable {
 final class JumpHost: @unchecked Sendable {
     let dir: String
     let port: Int
-    let process: Process
+    let process: SpawnedProcess
     let knownHostsLine: String
 
     /// Starts sshd; `authorizedKeys` is the agent key's restricted line.
@@ -166,12 +161,10 @@ final class JumpHost: @unchecked Sendable {
             LogLevel VERBOSE
             """
         try config.write(toFile: dir + "/sshd_config", atomically: true, encoding: .utf8)
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/sbin/sshd")
-        process.arguments = ["-D", "-e", "-f", dir + "/sshd_config"]
         _ = FileManager.default.createFile(atPath: dir + "/sshd.log", contents: nil)
-        process.standardError = FileHandle(forWritingAtPath: dir + "/sshd.log")
-        try process.run()
+        process = try SpawnedProcess(
+            "/usr/sbin/sshd", ["-D", "-e", "-f", dir + "/sshd_config"],
+            options: SpawnOptions(stderr: .file(dir + "/sshd.log")))
         let hostKey = try String(contentsOfFile: dir + "/host_ed25519.pub", encoding: .utf8)
             .split(separator: " ").prefix(2).joined(separator: " ")
         knownHostsLine = "[127.0.0.1]:\(port) \(hostKey)"
@@ -182,10 +175,7 @@ final class JumpHost: @unchecked Sendable {
     var log: String { (try? String(contentsOfFile: dir + "/sshd.log", encoding: .utf8)) ?? "" }
 
     func stop() {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGTERM)
-            process.waitUntilExit()
-        }
+        _ = process.terminate(grace: .seconds(5))
     }
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import ModemEmulator
+import Spawn
 import Testing
 
 @testable import OOBAgent
@@ -14,18 +15,9 @@ enum Binary {
 
     /// Runs the binary to completion: (exit status, stdout, stderr).
     static func run(_ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: path)
-        p.arguments = arguments
-        let out = Pipe()
-        let err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+        // posix_spawn through Spawn (Foundation's Process can hang in waitpid here: see docs/spawn.md).
+        let result = try SpawnedProcess.run(path, arguments, timeout: .seconds(120))
+        return (result.status.code, result.stdoutText, result.stderrText)
     }
 
     /// Starts `oob-agent run` in the background, its stderr in `logPath`.

@@ -7,6 +7,7 @@
 @preconcurrency import Musl
 #endif
 import Foundation
+import Spawn
 import Testing
 
 /// The `oob-agent` binary of this build (`swift build --build-tests` builds it next to the tests).
@@ -17,7 +18,8 @@ private let demoBinary: String = {
 
 /// The built binary run with pipes on stdout and stderr.
 private final class DemoProcess {
-    let pid: pid_t
+    private let process: SpawnedProcess
+    var pid: pid_t { process.pid }
     private let outFD: CInt
     private let errFD: CInt
     private(set) var stdout: [UInt8] = []
@@ -25,43 +27,16 @@ private final class DemoProcess {
     private(set) var exitCode: Int32?
 
     init(_ arguments: [String]) throws {
-        var out: [CInt] = [0, 0]
-        var err: [CInt] = [0, 0]
-        guard pipe(&out) == 0, pipe(&err) == 0 else { throw CocoaError(.fileWriteUnknown) }
-        for fd in out + err { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, out[1], 1)
-        posix_spawn_file_actions_adddup2(&actions, err[1], 2)
-        let argv0 = [demoBinary] + arguments
-        var argv: [UnsafeMutablePointer<CChar>?] = argv0.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, demoBinary, &actions, nil, &argv, environ)
-        close(out[1])
-        close(err[1])
-        guard rc == 0 else {
-            close(out[0])
-            close(err[0])
-            throw CocoaError(.executableNotLoadable)
-        }
-        self.pid = pid
-        outFD = out[0]
-        errFD = err[0]
+        process = try SpawnedProcess(demoBinary, arguments, options: SpawnOptions(stdout: .pipe, stderr: .pipe))
+        outFD = process.stdout ?? -1
+        errFD = process.stderr ?? -1
         _ = fcntl(outFD, F_SETFL, fcntl(outFD, F_GETFL) | O_NONBLOCK)
         _ = fcntl(errFD, F_SETFL, fcntl(errFD, F_GETFL) | O_NONBLOCK)
     }
 
     deinit {
-        if exitCode == nil {
-            kill(pid, SIGKILL)
-            var status: CInt = 0
-            waitpid(pid, &status, 0)
-        }
-        close(outFD)
-        close(errFD)
+        process.signal(SIGKILL)
+        process.wait()
     }
 
     var output: String { String(decoding: stdout, as: UTF8.self) }
@@ -86,15 +61,9 @@ private final class DemoProcess {
         while Date() < end {
             drain()
             if condition(self) { return true }
-            if exitCode == nil {
-                var status: CInt = 0
-                let r = waitpid(pid, &status, WNOHANG)
-                if r == pid {
-                    exitCode = status & 0x7F == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
-                } else if r < 0 && errno == ECHILD {
-                    // Reaped by someone else in this test process: the status is lost.
-                    exitCode = -1
-                }
+            if exitCode == nil, let status = process.tryWait() {
+                // -1 when reaped by someone else in this test process (the status is lost).
+                exitCode = status.code
             }
             if exitCode != nil {
                 drain()
@@ -227,17 +196,12 @@ struct DemoCommandTests {
         let out = demo.output
         let line = try #require(out.split(separator: "\n").first { $0.contains("now run: ssh -p ") })
         let command = String(line[line.range(of: "now run: ")!.upperBound...])
-        let ssh = Process()
-        ssh.executableURL = URL(fileURLWithPath: "/bin/sh")
-        ssh.arguments = ["-c", command.replacingOccurrences(of: "ssh ", with: "ssh -o BatchMode=yes ", options: .anchored) + " echo reached-the-box"]
-        let pipe = Pipe()
-        ssh.standardOutput = pipe
-        ssh.standardError = pipe
-        ssh.standardInput = FileHandle.nullDevice
-        try ssh.run()
-        let sshOutput = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        ssh.waitUntilExit()
-        #expect(ssh.terminationStatus == 0 && sshOutput.contains("reached-the-box"), "\(command): \(sshOutput)")
+        let ssh = try await SpawnedProcess.runOffPool(
+            "/bin/sh",
+            ["-c", command.replacingOccurrences(of: "ssh ", with: "ssh -o BatchMode=yes ", options: .anchored) + " echo reached-the-box"],
+            options: SpawnOptions(stdout: .pipe, stderr: .stdout), timeout: .seconds(60))
+        let sshOutput = ssh.stdoutText
+        #expect(ssh.status == .exited(0) && sshOutput.contains("reached-the-box"), "\(command): \(sshOutput)")
 
         kill(demo.pid, SIGINT)
         let code = await demo.waitForExit(seconds: 90)

@@ -1,4 +1,5 @@
 import Foundation
+import Spawn
 
 /// The `oob-agent` binary built next to the test bundle (`swift build --build-tests` builds both), for tests that
 /// run the command line as a user would.
@@ -27,42 +28,8 @@ public enum BuiltExecutable {
         guard let path = oobAgent else {
             throw NSError(domain: "BuiltExecutable", code: 1, userInfo: [NSLocalizedDescriptionKey: "oob-agent not built"])
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let outData = FileHandleReader(out.fileHandleForReading)
-        let errData = FileHandleReader(err.fileHandleForReading)
-        let deadline = Date().addingTimeInterval(timeoutSeconds)
-        while process.isRunning && Date() < deadline { usleep(10_000) }
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-        }
-        process.waitUntilExit()
-        return Run(status: process.terminationStatus, stdout: outData.text(), stderr: errData.text())
-    }
-}
-
-/// Reads a pipe to its end on a thread of its own (so a chatty child never blocks on a full pipe).
-private final class FileHandleReader: @unchecked Sendable {
-    // Sound: `data` is written by the reader thread before `done` is signalled and read only after the wait.
-    private var data = Data()
-    private let done = DispatchSemaphore(value: 0)
-
-    init(_ handle: FileHandle) {
-        Thread {
-            self.data = (try? handle.readToEnd()) ?? Data()
-            self.done.signal()
-        }.start()
-    }
-
-    func text() -> String {
-        done.wait()
-        return String(decoding: data, as: UTF8.self)
+        // posix_spawn through Spawn (Foundation's Process hangs here when a descendant keeps the pipes).
+        let r = try SpawnedProcess.run(path, arguments, timeout: .milliseconds(Int64(timeoutSeconds * 1000)))
+        return Run(status: r.status.code, stdout: r.stdoutText, stderr: r.stderrText)
     }
 }

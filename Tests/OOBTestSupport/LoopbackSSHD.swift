@@ -1,4 +1,5 @@
 import Foundation
+public import Spawn
 
 #if canImport(Glibc)
 @preconcurrency import Glibc
@@ -38,7 +39,8 @@ public final class LoopbackSSHD: @unchecked Sendable {
     /// The account to log in as (the user running the tests).
     public let user: String
     /// sshd's PID.
-    public let pid: Int32
+    public var pid: Int32 { process.pid }
+    private let process: SpawnedProcess
     /// The client private key (mode 600, OpenSSH format, no passphrase), authorized in `authorizedKeysPath`.
     public let clientKeyPath: String
     /// A known_hosts file pinning the ed25519 (or first) host key as `[127.0.0.1]:port`.
@@ -108,13 +110,12 @@ public final class LoopbackSSHD: @unchecked Sendable {
 
         // posix_spawn, not Foundation.Process: sshd closes every inherited descriptor at start-up, which
         // Foundation takes for an exit and then blocks its process monitor in waitpid() for good.
-        pid = try LoopbackSSHD.spawn("/usr/sbin/sshd", ["-D", "-e", "-f", "\(dir)/sshd_config"], output: logPath)
+        process = try LoopbackSSHD.spawn("/usr/sbin/sshd", ["-D", "-e", "-f", "\(dir)/sshd_config"], output: logPath)
 
         // Ready when the port accepts a connection.
         let deadline = Date().addingTimeInterval(10)
         while !LoopbackSSHD.canConnect(port: port) {
-            var status: Int32 = 0
-            if waitpid(pid, &status, WNOHANG) == pid || Date() > deadline {
+            if !process.isRunning || Date() > deadline {
                 let text = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
                 stop()
                 throw LoopbackSSHDError(message: "sshd did not start: \(text)")
@@ -135,17 +136,9 @@ public final class LoopbackSSHD: @unchecked Sendable {
         stopped = true
         lock.unlock()
         let children = sessionProcessIDs()
-        kill(pid, SIGTERM)
+        process.signal(SIGTERM)
         for child in children { kill(child, SIGKILL) }
-        var status: Int32 = 0
-        for _ in 0..<200 {
-            if waitpid(pid, &status, WNOHANG) != 0 { break }
-            usleep(10_000)
-        }
-        if waitpid(pid, &status, WNOHANG) == 0 {
-            kill(pid, SIGKILL)
-            waitpid(pid, &status, 0)
-        }
+        process.terminate(grace: .seconds(2))
         try? FileManager.default.removeItem(atPath: directory)
     }
 
@@ -242,50 +235,20 @@ public final class LoopbackSSHD: @unchecked Sendable {
         }
     }
 
-    /// Starts `path` with `arguments` (stdin /dev/null, stdout and stderr appended to `output`); returns its PID.
-    public static func spawn(_ path: String, _ arguments: [String], output: String) throws -> Int32 {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_APPEND, 0o600)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        var attr = posix_spawnattr_t()
-        posix_spawnattr_init(&attr)
-        defer { posix_spawnattr_destroy(&attr) }
-        // Children start with an empty signal mask and default dispositions (the test runner may block some).
-        var empty = sigset_t()
-        sigemptyset(&empty)
-        posix_spawnattr_setsigmask(&attr, &empty)
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        sigaddset(&defaults, SIGPIPE)
-        sigaddset(&defaults, SIGTERM)
-        posix_spawnattr_setsigdefault(&attr, &defaults)
-        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        let argv = ([path] + arguments).map { strdup($0) } + [nil]
-        defer { for a in argv { free(a) } }
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, path, &actions, &attr, argv, environ)
-        guard rc == 0 else { throw LoopbackSSHDError(message: "cannot start \(path): errno \(rc)") }
-        return pid
+    /// Starts `path` with `arguments` (stdin /dev/null, stdout and stderr appended to `output`).
+    public static func spawn(_ path: String, _ arguments: [String], output: String) throws -> SpawnedProcess {
+        try SpawnedProcess(path, arguments, options: SpawnOptions(stdout: .file(output), stderr: .stdout))
     }
 
     /// Runs a helper program to completion; throws with its output on failure.
     @discardableResult
     public static func run(_ path: String, _ arguments: [String]) throws -> String {
-        let out = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "oob-run-\(UInt32.random(in: 0...UInt32.max)).out"
-        ).path
-        defer { unlink(out) }
-        let pid = try spawn(path, arguments, output: out)
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        let text = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
-        guard status == 0 else {
-            throw LoopbackSSHDError(message: "\(path) \(arguments.joined(separator: " ")) failed: \(text)")
+        let r = try SpawnedProcess.run(
+            path, arguments, options: SpawnOptions(stdout: .pipe, stderr: .stdout), timeout: .seconds(120))
+        guard r.status.succeeded else {
+            throw LoopbackSSHDError(message: "\(path) \(arguments.joined(separator: " ")) failed: \(r.stdoutText)")
         }
-        return text
+        return r.stdoutText
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Spawn
 
 /// Runs the built `oob-agent` executable, as a user would, with a deadline.
 public enum OOBAgentBinary {
@@ -27,44 +28,8 @@ public enum OOBAgentBinary {
         guard let executable = path() else {
             throw CocoaError(.fileNoSuchFile, userInfo: [NSLocalizedDescriptionKey: "oob-agent is not built: run swift build"])
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let outData = ReadAll(out.fileHandleForReading)
-        let errData = ReadAll(err.fileHandleForReading)
-        let deadline = Date().addingTimeInterval(Double(timeout.components.seconds))
-        while process.isRunning && Date() < deadline {
-            Thread.sleep(forTimeInterval: 0.02)
-        }
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-        }
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus, stdout: outData.wait(), stderr: errData.wait())
-    }
-}
-
-/// Drains a pipe on its own thread (so a chatty child never blocks on a full pipe).
-private final class ReadAll: @unchecked Sendable {
-    // `data` is written by the reader thread before `done` is signalled and read only after `wait()`.
-    private var data = Data()
-    private let done = DispatchSemaphore(value: 0)
-
-    init(_ handle: FileHandle) {
-        Thread.detachNewThread { [self] in
-            data = handle.readDataToEndOfFile()
-            done.signal()
-        }
-    }
-
-    func wait() -> String {
-        done.wait()
-        return String(decoding: data, as: UTF8.self)
+        // posix_spawn through Spawn (Foundation's Process hangs here when a descendant keeps the pipes).
+        let r = try SpawnedProcess.run(executable, arguments, timeout: timeout)
+        return Result(status: r.status.code, stdout: r.stdoutText, stderr: r.stderrText)
     }
 }

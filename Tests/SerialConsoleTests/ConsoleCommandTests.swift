@@ -7,6 +7,7 @@
 @preconcurrency import Musl
 #endif
 import SerialIO
+import Spawn
 import Testing
 
 @testable import SerialConsole
@@ -18,44 +19,37 @@ let oobAgentBinary: String = {
     return "/\(root)/.build/debug/oob-agent"
 }()
 
-/// A child process started with posix_spawn.
+/// A child process started with posix_spawn (``SpawnedProcess``).
 struct Child {
-    let pid: pid_t
+    let process: SpawnedProcess
+    var pid: pid_t { process.pid }
 
     /// Starts `arguments[0]` with stdin, stdout and stderr on the given descriptors.
     static func spawn(_ arguments: [String], stdin: CInt, stdout: CInt, stderr: CInt) -> Child? {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, stdin, 0)
-        posix_spawn_file_actions_adddup2(&actions, stdout, 1)
-        posix_spawn_file_actions_adddup2(&actions, stderr, 2)
-        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, arguments[0], &actions, nil, &argv, environ)
-        return rc == 0 ? Child(pid: pid) : nil
+        let options = SpawnOptions(
+            stdin: .descriptor(stdin), stdout: .descriptor(stdout),
+            stderr: stderr == stdout ? .stdout : .descriptor(stderr))
+        guard let process = try? SpawnedProcess(arguments[0], Array(arguments.dropFirst()), options: options) else {
+            return nil
+        }
+        return Child(process: process)
     }
 
     /// Waits for the exit up to `timeoutMilliseconds`; kills it (and records an issue) if it does not exit.
     /// Returns the exit code, or 128 + signal.
     func wait(timeoutMilliseconds: Int = 10_000, whileWaiting: () -> Void = {}) -> Int32 {
         let deadline = Monotonic.now() + Int64(timeoutMilliseconds) * 1_000_000
-        var status: CInt = 0
         while true {
-            let r = waitpid(pid, &status, WNOHANG)
-            if r == pid { break }
+            if let status = process.tryWait() { return status.code }
             if Monotonic.now() >= deadline {
                 Issue.record("the child \(pid) did not exit in time; killing it")
-                kill(pid, SIGKILL)
-                waitpid(pid, &status, 0)
+                process.signal(SIGKILL)
+                process.wait()
                 return -1
             }
             whileWaiting()
             usleep(10_000)
         }
-        if status & 0x7F == 0 { return (status >> 8) & 0xFF }
-        return 128 + (status & 0x7F)
     }
 }
 

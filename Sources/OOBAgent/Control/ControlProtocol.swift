@@ -153,6 +153,29 @@ public struct AgentStatus: Codable, Sendable, Equatable {
         }
     }
 
+    /// The router's console relay (`[console]`).
+    public struct Console: Codable, Sendable, Equatable {
+        /// `console.device` as configured: a path, `"auto"` or a device match.
+        public var device: String
+        /// The device path in use now (after a re-enumeration, the new one); null while the device is gone.
+        public var path: String?
+        /// `open`; `reopening` (the path is retried with backoff); `waiting` (the adapter is gone, and the relay
+        /// waits for discovery to find it again); `stopped` (the relay is not running).
+        public var state: String
+        /// Why the device is not open, when it is not.
+        public var detail: String?
+        /// Clients attached to the console.
+        public var clients: Int
+
+        public init(device: String, path: String?, state: String, detail: String?, clients: Int) {
+            self.device = device
+            self.path = path
+            self.state = state
+            self.detail = detail
+            self.clients = clients
+        }
+    }
+
     /// `idle`, `linking`, `verifying`, `connecting`, `active` or `tearing_down`.
     public var state: String
     public var session: Session?
@@ -165,18 +188,22 @@ public struct AgentStatus: Codable, Sendable, Equatable {
     public var clock: String
     /// The daemon's PID.
     public var pid: Int32
+    /// The console relay, when `[console]` is configured.
+    public var console: Console?
 
     enum CodingKeys: String, CodingKey {
         case state, session, modem, tunnel
         case lastSession = "last_session"
         case uptimeSeconds = "uptime_seconds"
         case clock, pid
+        case console
     }
 
     public init(
         state: String, session: Session?, modem: Modem, tunnel: Tunnel?, lastSession: LastSession?, uptimeSeconds: Int,
-        clock: String, pid: Int32
+        clock: String, pid: Int32, console: Console? = nil
     ) {
+        self.console = console
         self.state = state
         self.session = session
         self.modem = modem
@@ -205,6 +232,12 @@ public struct AgentStatus: Codable, Sendable, Equatable {
             if let e = t.lastError { lines.append("tunnel last error: \(e)") }
         }
         if let l = lastSession { lines.append("last session: ended \(l.endedAt ?? "?") (\(l.reason))") }
+        if let c = console {
+            var line = "console: \(c.path ?? "no device") (\(c.state), \(c.clients) attached)"
+            if c.path != c.device { line += " for \(c.device)" }
+            if let d = c.detail { line += ": \(d)" }
+            lines.append(line)
+        }
         lines.append("uptime: \(uptimeSeconds) s, clock: \(clock), pid \(pid)")
         return lines.joined(separator: "\n")
     }

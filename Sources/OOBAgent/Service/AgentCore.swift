@@ -66,6 +66,8 @@ actor AgentCore {
 
     /// Counters for tests and benchmarks.
     var processedSMS = 0
+    /// The console relay's figures for `status` (set when `[console]` is configured).
+    var consoleStatus: (@Sendable () -> AgentStatus.Console)?
 
     init(
         config: AgentConfiguration, logger: Logger, clock: any AgentClock, notifier: SystemdNotifier,
@@ -543,7 +545,8 @@ actor AgentCore {
             state: machine.stateName.rawValue, session: session,
             modem: .init(present: modem != nil, signalDBm: signalDBm, registration: registration), tunnel: tunnelStatus,
             lastSession: machine.lastSession.map { .init(endedAt: iso($0.endedAt), reason: $0.reason) },
-            uptimeSeconds: Int((nowMono - startedMono) / 1000), clock: best.source, pid: ProcessIdentity.pid
+            uptimeSeconds: Int((nowMono - startedMono) / 1000), clock: best.source, pid: ProcessIdentity.pid,
+            console: consoleStatus?()
         )
     }
 

@@ -23,9 +23,10 @@ public final class AgentService: Service, Sendable {
     ///   - logger: where the agent logs.
     ///   - clock: the wall clock (tests inject one that is hours off).
     ///   - notifier: the systemd notifier (built from the environment by `run`).
-    ///   - deviceEvents: where device add/remove events come from when `modem.port` is `"auto"` or a match;
-    ///     nil = a `DeviceWatcher` (the udev monitor, or periodic rescans where no udev daemon runs). Tests feed
-    ///     events here, through the same tracker the monitor drives.
+    ///   - deviceEvents: where device add/remove events come from when `modem.port` or `console.device` is
+    ///     `"auto"` or a match; nil = a `DeviceWatcher` (the udev monitor, or periodic rescans where no udev daemon
+    ///     runs). Called once for each of the two that needs events, and each call must return a stream of its own.
+    ///     Tests feed events here, through the same tracker the monitor drives.
     public init(
         configuration: AgentConfiguration, logger: Logger, clock: any AgentClock = SystemAgentClock(),
         notifier: SystemdNotifier = SystemdNotifier(environment: [:]),
@@ -75,12 +76,19 @@ public final class AgentService: Service, Sendable {
         let control = try ControlServer(path: config.state.controlSocket)
         defer { control.stop() }
         await core.startRecovery()
+        // The router's console relay runs beside the agent, all the time (not only during sessions).
+        let console = startConsole()
+        if let console { await core.attachConsole(console.console) }
         logger.info("agent running", metadata: ["modem.port": "\(config.modem.port)", "control.socket": "\(config.state.controlSocket)"])
         notifier.ready(status: await core.statusLine())
 
         await withGracefulShutdownHandler {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await self.modemLoop(core) }
+                if let console {
+                    let logger = self.logger
+                    group.addTask { await console.console.run(events: console.events, logger: logger) }
+                }
                 group.addTask {
                     // One task per request: a power cycle (seconds) must not hold up `status`.
                     await withTaskGroup(of: Void.self) { requests in

@@ -143,6 +143,7 @@ let package = Package(
             name: "OOBAgentTests",
             dependencies: [
                 "OOBAgent", "ModemEmulator", "OOBTestSupport", "ATModem", "SerialIO", "PowerControl", "Spawn", log, systemPackage,
+                "SerialConsole",
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings

@@ -67,6 +67,9 @@ extension AgentIntegrationSuites {
             _ = try router.writeMaster(Array("R1> ".utf8))
             receive(client, into: &received) { String(decoding: $0.output, as: UTF8.self).contains("R1> ") }
 
+            // The pty the adapter comes back as is made now, while the old one is still open, so its name differs
+            // (as ttyUSB0 → ttyUSB3) whatever other tests do with ptys meanwhile; the relay learns of it only later.
+            let comeback = try PseudoTerminal()
             // The adapter leaves: its tty hangs up, and udev (or the next rescan) no longer lists it.
             router.close()
             switch feedKind {
@@ -80,10 +83,8 @@ extension AgentIntegrationSuites {
             receive(client, into: &received) { r in r.notices.contains { $0.kind == .deviceLost && $0.text.contains("waiting") } }
             #expect(received.notices.contains { $0.kind == .deviceLost && $0.text.contains("waiting") }, "\(received.notices)")
 
-            // It comes back under another name (take the freed pty number first, as ttyUSB0 → ttyUSB3).
-            let placeholder = try PseudoTerminal()
-            defer { placeholder.close() }
-            router = try PseudoTerminal()
+            // It comes back under another name.
+            router = comeback
             let newPath = router.slavePath
             #expect(newPath != firstPath)
             let back = try #require(Self.ftdiCable(node: newPath, ttyIndex: 3))

@@ -152,6 +152,11 @@ extension AgentCore {
     func attachConsole(_ console: AgentConsole) {
         consoleStatus = { console.status }
     }
+
+    /// `link.device` / `link.interface` matches are resolved against `scan` from now on (tests).
+    func useDeviceScan(_ scan: @escaping @Sendable () throws -> [DiscoveredDevice]) {
+        deviceScan = scan
+    }
 }
 
 extension AgentService {

@@ -68,6 +68,8 @@ actor AgentCore {
     var processedSMS = 0
     /// The console relay's figures for `status` (set when `[console]` is configured).
     var consoleStatus: (@Sendable () -> AgentStatus.Console)?
+    /// Where `link.device` / `link.interface` matches are resolved at each attempt (nil: a fresh libudev scan).
+    var deviceScan: (@Sendable () throws -> [DiscoveredDevice])?
 
     init(
         config: AgentConfiguration, logger: Logger, clock: any AgentClock, notifier: SystemdNotifier,
@@ -98,12 +100,16 @@ actor AgentCore {
     static func monoMillis() -> Int64 { Monotonic.now() / 1_000_000 }
 
     /// Resolves a device value of the configuration: a path is returned as it is, `"auto"` and matches through
-    /// libudev discovery.
+    /// libudev discovery (a fresh scan, or `scan` when given).
     /// - Throws: `DiscoveryError` naming the key and the fix when nothing (or more than one device) matches.
-    static func resolveDevice(_ value: String?, for purpose: DevicePurpose) throws -> String? {
+    static func resolveDevice(
+        _ value: String?, for purpose: DevicePurpose, scan: (@Sendable () throws -> [DiscoveredDevice])? = nil
+    ) throws -> String? {
         guard let value, !value.hasPrefix("/") else { return value }
         if purpose == .linkInterface, value != "auto", !value.contains(":") { return value }
-        return try DeviceDiscovery.resolve(value, for: purpose).path
+        guard let scan else { return try DeviceDiscovery.resolve(value, for: purpose).path }
+        let match = try DeviceMatch.parse(value)
+        return try DeviceResolver.resolve(match, for: purpose, in: match.isLiteral ? [] : scan()).path
     }
 
     func noteModemPath(_ path: String?) { modemPath = path }
@@ -204,8 +210,8 @@ actor AgentCore {
             // the last session is found under its new name.
             let linkConfig = LinkConfiguration(
                 mode: LinkConfiguration.Mode(rawValue: config.link.mode.rawValue) ?? .none,
-                interface: try Self.resolveDevice(config.link.interface, for: .linkInterface),
-                device: try Self.resolveDevice(config.link.device, for: .linkDevice),
+                interface: try Self.resolveDevice(config.link.interface, for: .linkInterface, scan: deviceScan),
+                device: try Self.resolveDevice(config.link.device, for: .linkDevice, scan: deviceScan),
                 atPort: modemPath ?? { if case .path(let p) = config.modem.port { return p } else { return nil } }(),
                 apn: config.link.apn, pppdPath: config.link.pppd, upTimeout: config.link.upTimeout,
                 stateDirectory: config.state.dir

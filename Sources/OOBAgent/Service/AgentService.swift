@@ -16,6 +16,7 @@ public final class AgentService: Service, Sendable {
     let clock: any AgentClock
     let notifier: SystemdNotifier
     let deviceEvents: (@Sendable (Logger) throws -> AsyncStream<DeviceEvent>)?
+    let deviceScan: (@Sendable () throws -> [DiscoveredDevice])?
 
     /// Creates the service; nothing happens until ``run()``.
     /// - Parameters:
@@ -27,12 +28,16 @@ public final class AgentService: Service, Sendable {
     ///     `"auto"` or a match; nil = a `DeviceWatcher` (the udev monitor, or periodic rescans where no udev daemon
     ///     runs). Called once for each of the two that needs events, and each call must return a stream of its own.
     ///     Tests feed events here, through the same tracker the monitor drives.
+    ///   - deviceScan: the device list `link.device` / `link.interface` matches are resolved against at each session
+    ///     attempt; nil = a fresh libudev scan (tests give their own list).
     public init(
         configuration: AgentConfiguration, logger: Logger, clock: any AgentClock = SystemAgentClock(),
         notifier: SystemdNotifier = SystemdNotifier(environment: [:]),
-        deviceEvents: (@Sendable (Logger) throws -> AsyncStream<DeviceEvent>)? = nil
+        deviceEvents: (@Sendable (Logger) throws -> AsyncStream<DeviceEvent>)? = nil,
+        deviceScan: (@Sendable () throws -> [DiscoveredDevice])? = nil
     ) {
         self.deviceEvents = deviceEvents
+        self.deviceScan = deviceScan
         self.config = configuration
         self.logger = logger
         self.clock = clock
@@ -79,6 +84,7 @@ public final class AgentService: Service, Sendable {
         // The router's console relay runs beside the agent, all the time (not only during sessions).
         let console = startConsole()
         if let console { await core.attachConsole(console.console) }
+        if let deviceScan { await core.useDeviceScan(deviceScan) }
         logger.info("agent running", metadata: ["modem.port": "\(config.modem.port)", "control.socket": "\(config.state.controlSocket)"])
         notifier.ready(status: await core.statusLine())
 

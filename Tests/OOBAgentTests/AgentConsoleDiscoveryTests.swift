@@ -110,6 +110,7 @@ extension AgentIntegrationSuites {
             let json = ControlJSON.line(status)
             #expect(json.contains("\"path\":\"\(newPath.replacingOccurrences(of: "/", with: "\\/"))\""), "\(json)")
             #expect(json.contains("\"state\":\"open\""), "\(json)")
+            #expect(status.devicesInUse[newPath] == "console.device" && status.devicesInUse[firstPath] == nil)
             #expect(status.humanDescription.contains("console: \(newPath) (open, 1 attached) for \(value)"), "\(status.humanDescription)")
             let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
             #expect(log.contains("device gone: the console adapter at \(firstPath) left"), "\(log)")
@@ -129,6 +130,9 @@ extension AgentIntegrationSuites {
             defer { task.cancel() }
             #expect(await eventually { h.status()?.console?.state == "open" }, "\(String(describing: h.status()?.console))")
             #expect(h.status()?.console?.path == router.slavePath)
+            #expect(await eventually { h.status()?.modem.present == true })
+            #expect(h.status()?.modem.path == h.modemLink)
+            #expect(h.status()?.devicesInUse == [router.slavePath: "console.device", h.modemLink: "modem.port"])
         }
     }
 }

@@ -93,14 +93,18 @@ public struct AgentStatus: Codable, Sendable, Equatable {
         public var signalDBm: Int?
         /// Network registration (`home`, `roaming`, `searching`, `denied`, `unknown`).
         public var registration: String?
+        /// The AT port the modem is open at (`modem.port` resolved), while it is present.
+        public var path: String?
 
         enum CodingKeys: String, CodingKey {
             case present
             case signalDBm = "signal_dbm"
             case registration
+            case path
         }
 
-        public init(present: Bool, signalDBm: Int?, registration: String?) {
+        public init(present: Bool, signalDBm: Int?, registration: String?, path: String? = nil) {
+            self.path = path
             self.present = present
             self.signalDBm = signalDBm
             self.registration = registration
@@ -212,6 +216,15 @@ public struct AgentStatus: Codable, Sendable, Equatable {
         self.uptimeSeconds = uptimeSeconds
         self.clock = clock
         self.pid = pid
+    }
+
+    /// The device paths the daemon uses now, with the config key each one is for (`modem.port`,
+    /// `console.device`): what `oob-agent devices` marks as in use.
+    public var devicesInUse: [String: String] {
+        var use: [String: String] = [:]
+        if let p = modem.path { use[p] = "modem.port" }
+        if let p = console?.path { use[p] = "console.device" }
+        return use
     }
 
     /// The human form of `status`.

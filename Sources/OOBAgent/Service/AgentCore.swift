@@ -549,7 +549,9 @@ actor AgentCore {
         }
         return AgentStatus(
             state: machine.stateName.rawValue, session: session,
-            modem: .init(present: modem != nil, signalDBm: signalDBm, registration: registration), tunnel: tunnelStatus,
+            modem: .init(
+                present: modem != nil, signalDBm: signalDBm, registration: registration, path: modem != nil ? modemPath : nil),
+            tunnel: tunnelStatus,
             lastSession: machine.lastSession.map { .init(endedAt: iso($0.endedAt), reason: $0.reason) },
             uptimeSeconds: Int((nowMono - startedMono) / 1000), clock: best.source, pid: ProcessIdentity.pid,
             console: consoleStatus?()

@@ -146,6 +146,8 @@ final class RelayLoop {
         }
         try bindListener()
         counters.listening = true
+        // A device target given before the start (the relay may start waiting for its device).
+        applyTarget(starting: true)
         publishStatistics()
     }
 
@@ -422,8 +424,11 @@ final class RelayLoop {
             if waiting == reason { return }
             if device != nil { deviceLost(reason) }
             waiting = reason
+            if !deviceEverOpened { logger[metadataKey: "console.device"] = "none" }
             logger.info("Console device gone; waiting for it to be found again", metadata: ["console.reason": "\(reason)"])
-            perform(machine.deviceWaiting(reason: reason))
+            let actions = machine.deviceWaiting(reason: reason)
+            // At the start the "relay started without its device" mark says it.
+            perform(starting ? actions.filter { if case .record = $0 { false } else { true } } : actions)
         }
         if !starting { publishStatistics() }
     }

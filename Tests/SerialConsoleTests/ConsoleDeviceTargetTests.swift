@@ -117,5 +117,8 @@ extension ConsoleRelayPTYTests {
         #expect(!relay.statistics.deviceOpen)
         task.cancel()
         try await task.value
+        let log = g.logText()
+        #expect(log.contains("relay started without its device (console.device = \"auto\": no device fits)"), "\(log)")
+        #expect(!log.contains("device gone:"), "\(log)")
     }
 }

@@ -1,6 +1,7 @@
 import ATModem
 import Foundation
 import Logging
+import ModemEmulator
 import SerialConsole
 import SerialIO
 import Testing
@@ -42,13 +43,17 @@ extension AgentIntegrationSuites {
             let logPath = h.dir.file("console.log")
             let value = "usb:0403:6001,serial=A900fCv0"
             h.configuration.console = .init(device: value, baud: 115_200, socket: socket, log: logPath)
+            // The modem is found by its match too: both keys follow the one device event stream.
+            let modemPath = try #require(h.emulator.devicePath)
+            let modem = try #require(AgentDiscoveryTests.huaweiATPort(node: modemPath, ttyIndex: 2))
+            h.configuration.modem.port = .match("usb:12d1:1001,if=02")
 
             var router = try PseudoTerminal()
             defer { router.close() }
             let firstPath = router.slavePath
             let first = try #require(Self.ftdiCable(node: firstPath, ttyIndex: 0))
             let (events, feed) = AsyncStream.makeStream(of: DeviceEvent.self)
-            feed.yield(.rescanned([first]))
+            feed.yield(.rescanned([modem, first]))
             let service = AgentService(
                 configuration: h.configuration, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
                 clock: SynchronizedClock(), deviceEvents: { _ in events })
@@ -74,7 +79,7 @@ extension AgentIntegrationSuites {
             router.close()
             switch feedKind {
             case .udevEvents: feed.yield(.removed(syspath: first.syspath))
-            case .rescans: feed.yield(.rescanned([]))
+            case .rescans: feed.yield(.rescanned([modem]))
             }
             #expect(await eventually { h.status()?.console?.state == "waiting" }, "\(String(describing: h.status()?.console))")
             let waiting = try #require(h.status()?.console)
@@ -90,7 +95,7 @@ extension AgentIntegrationSuites {
             let back = try #require(Self.ftdiCable(node: newPath, ttyIndex: 3))
             switch feedKind {
             case .udevEvents: feed.yield(.added(back))
-            case .rescans: feed.yield(.rescanned([back]))
+            case .rescans: feed.yield(.rescanned([modem, back]))
             }
             #expect(
                 await eventually { h.status()?.console?.state == "open" && h.status()?.console?.path == newPath },
@@ -110,7 +115,7 @@ extension AgentIntegrationSuites {
             let json = ControlJSON.line(status)
             #expect(json.contains("\"path\":\"\(newPath.replacingOccurrences(of: "/", with: "\\/"))\""), "\(json)")
             #expect(json.contains("\"state\":\"open\""), "\(json)")
-            #expect(status.devicesInUse[newPath] == "console.device" && status.devicesInUse[firstPath] == nil)
+            #expect(status.devicesInUse == [newPath: "console.device", modemPath: "modem.port"], "\(status.devicesInUse)")
             #expect(status.humanDescription.contains("console: \(newPath) (open, 1 attached) for \(value)"), "\(status.humanDescription)")
             let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
             #expect(log.contains("device gone: the console adapter at \(firstPath) left"), "\(log)")

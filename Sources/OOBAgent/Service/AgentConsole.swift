@@ -41,11 +41,18 @@ final class AgentConsole: Sendable {
     }
 
     /// Runs the relay until the task is cancelled or a graceful shutdown begins; for a match, also follows
-    /// `events` (the first one a full device list) and moves the relay where the device is.
+    /// `events` (the first one a full device list) and moves the relay where the device is (without events, a
+    /// match cannot be resolved: the relay is not started, and the log says so).
     /// The relay failing (its socket cannot be bound) is logged; it does not stop the agent.
     func run(events: AsyncStream<DeviceEvent>?, logger: Logger) async {
-        guard let match, let events else {
+        guard let match else {
             await runRelay(devicePath: settings.device, logger: logger)
+            return
+        }
+        guard let events else {
+            logger.error(
+                "console relay not started: console.device cannot be resolved without device events",
+                metadata: ["console.device": "\(settings.device)"])
             return
         }
         // The relay starts once the first event (a full scan) resolved the device: on its path, or waiting for it.
@@ -160,18 +167,15 @@ extension AgentCore {
 }
 
 extension AgentService {
-    /// The console relay for `[console]`, and where its device events come from when `console.device` is
-    /// `"auto"` or a match (nil for a path). Problems are logged; the agent runs without the console then.
-    func startConsole() -> (console: AgentConsole, events: AsyncStream<DeviceEvent>?)? {
+    /// The console relay for `[console]` (nil without one, or when `console.device` is not a valid value: logged;
+    /// the agent runs without the console then).
+    func startConsole() -> AgentConsole? {
         guard let settings = config.console else { return nil }
         do {
-            let console = try AgentConsole(settings: settings)
-            guard console.match != nil else { return (console, nil) }
-            let events = try deviceEvents?(logger) ?? DeviceWatcher(logger: logger, rescanIntervalMilliseconds: 2000).events()
-            return (console, events)
+            return try AgentConsole(settings: settings)
         } catch {
             logger.error(
-                "console relay not started: console.device cannot be resolved; fix the value (see `oob-agent devices`)",
+                "console relay not started: console.device is not a path or a device match; fix the value (see `oob-agent devices`)",
                 metadata: ["console.device": "\(settings.device)", "error": "\(error)"])
             return nil
         }

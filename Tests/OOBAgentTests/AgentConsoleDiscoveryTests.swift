@@ -111,6 +111,7 @@ extension AgentIntegrationSuites {
             #expect(String(decoding: received.output, as: UTF8.self).hasSuffix("R2# "))
 
             // `status --json` and `status` name the device in use; the console log marks the move.
+            #expect(await eventually { h.status()?.modem.present == true }, "the modem, found by its match, did not open")
             let status = try #require(h.status())
             let json = ControlJSON.line(status)
             #expect(json.contains("\"path\":\"\(newPath.replacingOccurrences(of: "/", with: "\\/"))\""), "\(json)")
@@ -122,6 +123,19 @@ extension AgentIntegrationSuites {
             #expect(log.contains("device now at \(newPath) (was \(firstPath))"), "\(log)")
             #expect(log.contains("R1> ") && log.contains("R2# "), "\(log)")
             feed.finish()
+        }
+
+        @Test("check: a console.device match that resolves to nothing is a problem with the fix", .enabled(if: Binary.exists))
+        func checkConsoleMatchesNothing() throws {
+            let dir = TempDir()
+            defer { dir.cleanup() }
+            let value = "usb:0403:6001,serial=NOPE0000"
+            let config = dir.write("agent.toml", minimalConfig(dir, extra: "[console]\ndevice = \"\(value)\"\n"), mode: 0o644)
+            let r = try Binary.run(["check", "--config", config])
+            #expect(r.status == 1)
+            let line = r.out.split(separator: "\n").first { $0.contains("console.device") }.map(String.init) ?? ""
+            #expect(line.hasPrefix("PROBLEM: console.device = \"\(value)\": no device fits"), "\(r.out)")
+            #expect(line.contains("check the match with `oob-agent devices`, or plug the device in"), "\(line)")
         }
 
         @Test("console.device as a literal path: the relay runs inside the agent and status shows it", .enabled(if: sshdAvailable))

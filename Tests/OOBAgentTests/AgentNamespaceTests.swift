@@ -71,7 +71,11 @@ extension AgentIntegrationSuites {
             let s = try await offPool { try NamespaceSite(link: .interface, hostByName: true) }
             defer { s.destroy() }
             let t = s.topology
+            // Without the link the jump host is unreachable: the main uplink's far end has no route to it. The attempt
+            // shows on the main uplink's counters, which proves they are the ones that would count a leak.
+            let probeBefore = try t.sysfsCounters()[t.mainIf]?.tx ?? 0
             #expect(!s.mainPathReachesJumpHost(), "the main uplink must not reach the jump host, or the test proves nothing")
+            #expect((try t.sysfsCounters()[t.mainIf]?.tx ?? 0) > probeBefore, "the main uplink's counter did not see the probe")
             let before = try t.snapshot()
             let daemon = try await s.startDaemon(log: "daemon.log")
             let countersBefore = try t.sysfsCounters()

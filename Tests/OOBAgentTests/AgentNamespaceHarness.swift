@@ -7,6 +7,12 @@ import Spawn
 
 @testable import OOBAgent
 
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#elseif canImport(Musl)
+@preconcurrency import Musl
+#endif
+
 /// The built `oob-agent` daemon inside the "site" namespace of a ``NamespaceTopology``:
 ///
 /// - the modem: a ``ModemEmulator`` in this process on a real pty; the daemon (same filesystem, other network
@@ -242,6 +248,13 @@ final class NamespaceSite: @unchecked Sendable {
     func destroy() {
         for daemon in daemons { daemon.kill9() }
         daemons.removeAll()
+        // A stand-in pppd a killed daemon left (when a test failed before the restart undid it): by its PID, if that
+        // PID still is the fake pppd.
+        if let pid = pppdPID, processAlive(pid),
+            let cmdline = try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8), cmdline.contains("fake-pppd")
+        {
+            kill(pid, SIGKILL)
+        }
         jumpHost.stop()
         emulator.stop()
         dataPort?.close()

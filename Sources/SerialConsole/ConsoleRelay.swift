@@ -49,7 +49,9 @@ public struct ConsoleRelayStatistics: Hashable, Sendable {
 /// (mode 0660 by default, owner and group configurable; each peer identified by `SO_PEERCRED`). One client at a
 /// time holds the writer's seat; the others are read-only spectators (`ConsoleRelayStateMachine`). A vanished
 /// device (a USB-serial adapter unplugged or reset) is reopened by path with exponential backoff while clients
-/// stay attached and see a notice. The wire protocol is `ConsoleFrame` (docs/console.md).
+/// stay attached and see a notice. A device found by discovery (the daemon's `console.device = "auto"` or a match)
+/// is moved with ``useDevice(_:)``: to the path it came back at, or to waiting while it is gone. The wire protocol is
+/// `ConsoleFrame` (docs/console.md).
 ///
 /// ## Backpressure policy: the device and the writer never wait for a slow reader
 /// Device output is read as soon as the kernel has it, whoever watches. Every client has a bounded output queue

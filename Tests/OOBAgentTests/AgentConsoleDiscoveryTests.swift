@@ -125,6 +125,52 @@ extension AgentIntegrationSuites {
             feed.finish()
         }
 
+        @Test(
+            "the real daemon with a console match nothing here fits: the relay waits and says why (status --json, the client), on the real device watcher",
+            .enabled(if: Binary.exists && sshdAvailable))
+        func daemonConsoleWaits() async throws {
+            let h = try AgentHarness(bridged: true)
+            defer { h.stop() }
+            let value = "usb:0403:6001,serial=NOPE\(UInt16.random(in: 0...UInt16.max))"
+            let socket = h.dir.file("console.sock")
+            let text = try String(contentsOfFile: h.configPath, encoding: .utf8)
+                + "\n[console]\ndevice = \"\(value)\"\nsocket = \"\(socket)\"\nlog = \"\(h.dir.file("console.log"))\"\n"
+            try text.write(toFile: h.configPath, atomically: true, encoding: .utf8)
+            let logPath = h.dir.file("daemon.log")
+            let daemon = try Binary.startDaemon(config: h.configPath, logPath: logPath)
+            defer { daemon.kill9() }
+            func daemonLog() -> String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+            var console: [String: Any] = [:]
+            let waiting = await eventually {
+                let r = try? Binary.run(["status", "--config", h.configPath, "--json"])
+                guard let out = r?.out, let object = try? JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any],
+                    let c = object["console"] as? [String: Any]
+                else { return false }
+                console = c
+                return c["state"] as? String == "waiting"
+            }
+            #expect(waiting, "\(console)\n\(daemonLog())")
+            #expect(console["device"] as? String == value)
+            #expect(console["path"] == nil || console["path"] is NSNull, "\(console)")
+            #expect((console["detail"] as? String)?.contains("no device fits") == true, "\(console)")
+            // The production watcher: the udev monitor, or (no udev daemon) the rescans.
+            let log = daemonLog()
+            #expect(
+                log.contains("listening to udev events") || log.contains("falling back to periodic rescans"), "\(log)")
+
+            let client = try ConsoleClient(socketPath: socket, hello: ConsoleHello(mode: .writer, scrollbackLimit: 0))
+            defer { client.close() }
+            var received = Received()
+            receive(client, into: &received) { r in r.notices.contains { $0.kind == .deviceLost } }
+            #expect(
+                received.notices.contains { $0.kind == .deviceLost && $0.text.contains("no device fits") && $0.text.contains("waiting") },
+                "\(received.notices)")
+            daemon.signal(SIGTERM)
+            #expect(await eventually { !daemon.isRunning })
+            #expect(daemon.exitStatus == 0)
+        }
+
         @Test("check: a console.device match that resolves to nothing is a problem with the fix", .enabled(if: Binary.exists))
         func checkConsoleMatchesNothing() throws {
             let dir = TempDir()

@@ -301,9 +301,11 @@ final class RelayLoop {
         return result
     }
 
+    /// How long poll(2) may sleep: until the next reopen or client deadline, and with none, until an fd or the
+    /// stopper wakes the loop (an idle relay does not tick).
     private func pollTimeout() -> CInt {
         let now = Monotonic.now()
-        var deadline = now + 1_000_000_000
+        var deadline = Int64.max
         if device == nil && waiting == nil { deadline = min(deadline, reopenAt) }
         for client in clients.values {
             if let closing = client.closingDeadline {
@@ -312,7 +314,9 @@ final class RelayLoop {
                 deadline = min(deadline, client.helloDeadline)
             }
         }
-        return CInt(max(0, (deadline - now + 999_999) / 1_000_000))
+        if deadline == Int64.max { return -1 }
+        guard deadline > now else { return 0 }
+        return CInt(min(Int64(CInt.max), (deadline - now + 999_999) / 1_000_000))
     }
 
     /// Closes everything: clients (with a notice), the device, the log, the socket (and its file).

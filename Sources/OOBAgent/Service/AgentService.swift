@@ -45,6 +45,9 @@ public final class AgentService: Service, Sendable {
         for (key, path) in config.privateFiles where key != "auth.totp_secret_file" && key != "auth.passphrase_file" {
             try FilePermissions.requirePrivate(key: key, path: path, missingFix: "see `oob-agent check`")
         }
+        if let ca = config.notify.webhookCA, let problem = TLSClientSession.caFileProblem(ca) {
+            throw AgentError(.configuration, problem)
+        }
         do {
             try FileSystem.createDirectory(config.state.dir, mode: 0o700)
         } catch {

@@ -179,7 +179,8 @@ struct PlainTransport: WebhookTransport {
                     throw AgentError(.io, "no answer from \(host) before the deadline; fix: check the webhook server answers quickly")
                 }
             case .failure(let e):
-                throw AgentError(.io, "receiving from \(host) failed", underlying: e)
+                throw AgentError(
+                    .io, "receiving from \(host) failed (\(e)); fix: check notify.webhook points at the webhook server (an HTTPS port needs https://)")
             }
         }
     }

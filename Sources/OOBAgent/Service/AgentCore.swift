@@ -20,6 +20,8 @@ actor AgentCore {
     private(set) var machine: AgentStateMachine
     var authenticator: CommandAuthenticator
     let replayCachePath: String
+    /// `state.dir/lockout`: bad codes and lockouts, kept across restarts.
+    let lockoutPath: String
     let startedMono = AgentCore.monoMillis()
 
     // What is set up.
@@ -71,8 +73,8 @@ actor AgentCore {
 
     init(
         config: AgentConfiguration, logger: Logger, clock: any AgentClock, notifier: SystemdNotifier,
-        verifier: CommandAuthenticator.Verifier, replayCache: ReplayCache, recovering: SessionRecord?,
-        power: PowerController? = nil
+        verifier: CommandAuthenticator.Verifier, replayCache: ReplayCache, lockout: LockoutLedger = LockoutLedger(),
+        recovering: SessionRecord?, power: PowerController? = nil
     ) {
         self.config = config
         self.power = power
@@ -80,8 +82,10 @@ actor AgentCore {
         self.clock = clock
         self.notifier = notifier
         self.replayCachePath = config.state.dir + "/replay-cache"
+        self.lockoutPath = config.state.dir + "/lockout"
         authenticator = CommandAuthenticator(
-            senders: config.auth.senders, verifier: verifier, maxAge: config.auth.maxAge, replayCache: replayCache
+            senders: config.auth.senders, verifier: verifier, maxAge: config.auth.maxAge, replayCache: replayCache,
+            lockout: lockout
         )
         if let record = recovering {
             let owed = record.owedSMS.compactMap { PhoneNumber($0) }.map { AgentStateMachine.Requester.sms($0) }
@@ -504,9 +508,8 @@ actor AgentCore {
         let body = ControlJSON.line(WebhookEvent(event: event, host: Environment.hostName, state: machine.stateName.rawValue))
         let bind = linkInfo.flatMap { $0.interface.isEmpty ? nil : $0.interface } ?? config.link.interface
         let address = linkInfo?.localAddress
-        let clockReading = bestClock()
         // Certificates are judged by the best clock: a box without NTP has the modem's network time.
-        let verifyTime: Int64? = if case .network(let t) = clockReading { t } else { nil }
+        let verifyTime = bestClock().unixTime
         let ca = config.notify.webhookCA
         let logger = self.logger
         return Task {

@@ -54,6 +54,7 @@ public final class AgentService: Service, Sendable {
             throw AgentError(.stateFile, "state.dir = \"\(config.state.dir)\": cannot create it (\(error)); fix: mkdir -m 700 it and chown it to the agent's user")
         }
         let replayCache = try ReplayCache.load(path: config.state.dir + "/replay-cache")
+        let lockout = try LockoutLedger.load(path: config.state.dir + "/lockout")
         let leftover = try SessionRecord.load(dir: config.state.dir)
         let undone = await CellularLinkRecovery.recover(stateDirectory: config.state.dir, logger: logger)
         if undone > 0 { logger.warning("undid what a previous run's link left behind", metadata: ["link.undone": "\(undone)"]) }
@@ -73,8 +74,13 @@ public final class AgentService: Service, Sendable {
         }
         let core = AgentCore(
             config: config, logger: logger, clock: clock, notifier: notifier, verifier: verifier, replayCache: replayCache,
-            recovering: recovering, power: power
+            lockout: lockout, recovering: recovering, power: power
         )
+        for (sender, until) in lockout.lockedUntil.sorted(by: { $0.key.e164 < $1.key.e164 }) {
+            logger.critical(
+                "a sender is still locked out after repeated bad codes (kept across the restart)",
+                metadata: ["sms.sender": "\(sender.e164)", "lockout.until": "\(AgentCore.iso8601(until))"])
+        }
         let control = try ControlServer(path: config.state.controlSocket)
         defer { control.stop() }
         await core.startRecovery()

@@ -362,8 +362,8 @@ enum WebhookSocket {
         }
     }
 
-    /// Resolves `host` (getaddrinfo) and connects to it before `deadline`, bound to `interface`
-    /// (SO_BINDTODEVICE) and `localAddress` (bind) when given, as the tunnel's socket is.
+    /// Resolves `host` (getaddrinfo) and connects to its addresses in turn before `deadline`, bound to
+    /// `interface` (SO_BINDTODEVICE) and `localAddress` (bind) when given, as the tunnel's socket is.
     /// - Returns: the connected, non-blocking descriptor (the caller closes it).
     /// - Throws: ``AgentError`` (`.io`) naming the step that failed and the fix.
     static func connect(
@@ -371,15 +371,32 @@ enum WebhookSocket {
     ) throws -> CInt {
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        if localAddress != nil { hints.ai_family = AF_INET }  // bound to the link's IPv4 address
         var result: UnsafeMutablePointer<addrinfo>?
         let rc = getaddrinfo(host, port, &hints, &result)
-        guard rc == 0, let first = result else {
+        guard rc == 0, result != nil else {
             let why = rc == 0 ? "no address" : String(cString: gai_strerror(rc))
             throw AgentError(.io, "cannot resolve \(host) (\(why)); fix: check the host name in notify.webhook, or use an IP address")
         }
         defer { freeaddrinfo(result) }
+        var lastError: any Error = AgentError(.io, "cannot connect to \(host) port \(port)")
+        var next = result
+        while let info = next {
+            next = info.pointee.ai_next
+            do {
+                return try connect(info.pointee, host: host, port: port, interface: interface, localAddress: localAddress, deadline: deadline)
+            } catch {
+                lastError = error
+            }
+        }
+        throw lastError
+    }
+
+    private static func connect(
+        _ info: addrinfo, host: String, port: String, interface: String?, localAddress: String?, deadline: ContinuousClock.Instant
+    ) throws -> CInt {
         let fd = try valueOrErrno {
-            socket(first.pointee.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+            socket(info.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
         }.mapError { AgentError(.io, "cannot create a TCP socket", underlying: $0) }.get()
         do {
             if let interface, !interface.isEmpty {
@@ -390,7 +407,7 @@ enum WebhookSocket {
                     throw AgentError(.io, "cannot bind the socket to interface \(interface) (SO_BINDTODEVICE); fix: run the agent as root or with CAP_NET_RAW", underlying: e)
                 }
             }
-            if let localAddress, first.pointee.ai_family == AF_INET {
+            if let localAddress, info.ai_family == AF_INET {
                 var local = sockaddr_in()
                 local.sin_family = sa_family_t(AF_INET)
                 if inet_pton(AF_INET, localAddress, &local.sin_addr) == 1 {
@@ -404,7 +421,7 @@ enum WebhookSocket {
                     }
                 }
             }
-            let r = valueOrErrno { Glibc.connect(fd, first.pointee.ai_addr, first.pointee.ai_addrlen) }
+            let r = valueOrErrno { Glibc.connect(fd, info.ai_addr, info.ai_addrlen) }
             if case .failure(let e) = r {
                 guard e == .nowInProgress else {
                     throw AgentError(.io, "cannot connect to \(host) port \(port); fix: check the webhook server listens there and is reachable over the cellular link", underlying: e)

@@ -200,6 +200,23 @@ extension AgentIntegrationSuites {
             }
         }
 
+        @Test("run refuses to start with a notify.webhook_ca others may write (exit 2, the fix named)", .enabled(if: ready && Binary.exists))
+        func runRefusesOpenCA() throws {
+            let h = try AgentHarness(bridged: true)
+            defer { h.stop() }
+            let certificates = try TestCertificates(directory: h.dir.path)
+            chmod(certificates.caCertificate, 0o664)
+            let text = h.configurationText(duration: .seconds(600), max: .seconds(3600))
+                + "\n[notify]\nwebhook = \"https://127.0.0.1:1/oob\"\nwebhook_ca = \"\(certificates.caCertificate)\"\n"
+            try text.write(toFile: h.configPath, atomically: true, encoding: .utf8)
+            let r = try Binary.run(["run", "--config", h.configPath])
+            #expect(r.status == 2, "\(r.err)")
+            #expect(r.err.contains("notify.webhook_ca") && r.err.contains("fix: chmod 644"), "\(r.err)")
+            let check = try Binary.run(["check", "--config", h.configPath])
+            #expect(check.status != 0)
+            #expect((check.out + check.err).contains("notify.webhook_ca"), "\(check.out) \(check.err)")
+        }
+
         @Test("notify.webhook_ca: parsed for https only; check verifies the file", .enabled(if: tools))
         func configurationAndCheck() throws {
             let dir = TempDir()

@@ -176,6 +176,41 @@ extension AgentIntegrationSuites {
             #expect(tls.received.count == 2 && plain.received.isEmpty, "\(tls.received) \(plain.received)")
         }
 
+        @Test("the POST leaves through the given interface and from the given address", .enabled(if: tools))
+        func binding() async throws {
+            let dir = TempDir()
+            defer { dir.cleanup() }
+            let server = try WebhookReceiver(directory: dir.path, tls: nil)
+            defer { server.stop() }
+            let url = "http://127.0.0.1:\(server.port)/bound"
+            let status = try await Webhook.post(url: url, json: "{}", bindInterface: "lo", bindAddress: "127.0.0.2", deadline: .seconds(5))
+            #expect(status == 200)
+            #expect(server.clients == ["127.0.0.2"], "\(server.clients)")
+            // Bound to an interface with no route to the server, the POST cannot get there.
+            guard geteuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip") else {
+                print("skipping the dummy-interface half: it needs root (CAP_NET_ADMIN) and iproute2")
+                return
+            }
+            // A veth pair (random suffix, deleted below) with no address and no route to 127.0.0.1.
+            let suffix = String(UInt32.random(in: 0...UInt32.max), radix: 16)
+            let name = "oobwh" + suffix
+            try shell("/usr/sbin/ip", ["link", "add", name, "type", "veth", "peer", "name", "oobwp" + suffix])
+            defer { _ = try? shell("/usr/sbin/ip", ["link", "del", name]) }
+            guard FileManager.default.fileExists(atPath: "/sys/class/net/\(name)") else {
+                print("skipping the veth half: this kernel cannot create a veth pair")
+                return
+            }
+            try shell("/usr/sbin/ip", ["link", "set", name, "up"])
+            do {
+                _ = try await Webhook.post(url: url, json: "{}", bindInterface: name, deadline: .seconds(3))
+                Issue.record("a POST bound to \(name) reached 127.0.0.1")
+            } catch {
+                let m = (error as? AgentError)?.message ?? "\(error)"
+                #expect(m.contains("cannot connect") || m.contains("timed out"), "\(m)")
+            }
+            #expect(server.clients.count == 1, "\(server.clients)")
+        }
+
         @Test("a silent server: the POST gives up at its deadline", .enabled(if: tools))
         func deadline() async throws {
             // A listener that accepts (the kernel's backlog) and never answers.

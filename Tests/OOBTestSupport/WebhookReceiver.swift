@@ -70,6 +70,8 @@ public final class WebhookReceiver: @unchecked Sendable {
                 body = self.rfile.read(n).decode("utf-8", "replace")
                 with open(bodies, "a") as f:
                     f.write(self.path + " " + self.headers.get("Content-Type", "-") + " " + body.replace("\\n", " ") + "\\n")
+                with open(bodies + ".clients", "a") as f:
+                    f.write(self.client_address[0] + "\\n")
                 self.send_response(200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -115,6 +117,11 @@ public final class WebhookReceiver: @unchecked Sendable {
     /// The POSTs received so far, one line each: `<path> <content type> <body>`.
     public var received: [String] {
         ((try? String(contentsOfFile: bodiesPath, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+    }
+
+    /// The client address of each POST, in order.
+    public var clients: [String] {
+        ((try? String(contentsOfFile: bodiesPath + ".clients", encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
     }
 
     /// The server's own log (handshake errors show here).

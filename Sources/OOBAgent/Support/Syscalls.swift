@@ -404,6 +404,9 @@ enum WebhookSocket {
                 let name = Array(interface.utf8CString)
                 let r = name.withUnsafeBytes { b in valueOrErrno { setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, b.baseAddress, socklen_t(b.count)) } }
                 if case .failure(let e) = r {
+                    if e == .operationNotSupportedByDevice {  // ENODEV
+                        throw AgentError(.io, "there is no interface \(interface) to send the webhook through; fix: check link.interface, and that the link is up")
+                    }
                     throw AgentError(.io, "cannot bind the socket to interface \(interface) (SO_BINDTODEVICE); fix: run the agent as root or with CAP_NET_RAW", underlying: e)
                 }
             }

@@ -176,6 +176,29 @@ extension AgentIntegrationSuites {
             #expect(tls.received.count == 2 && plain.received.isEmpty, "\(tls.received) \(plain.received)")
         }
 
+        @Test("a self-signed server certificate: refused as such, accepted when notify.webhook_ca is that certificate", .enabled(if: tools))
+        func selfSigned() async throws {
+            let dir = TempDir()
+            defer { dir.cleanup() }
+            try shell("/usr/bin/openssl", [
+                "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj", "/CN=hooks",
+                "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", dir.file("self.key"), "-out", dir.file("self.pem"),
+            ])
+            chmod(dir.file("self.pem"), 0o644)
+            let server = try WebhookReceiver(directory: dir.path, tls: (dir.file("self.pem"), dir.file("self.key")))
+            defer { server.stop() }
+            let url = "https://127.0.0.1:\(server.port)/self"
+            do {
+                _ = try await Webhook.post(url: url, json: "{}", bindInterface: nil, deadline: .seconds(5))
+                Issue.record("a self-signed certificate was trusted")
+            } catch {
+                let m = (error as? AgentError)?.message ?? "\(error)"
+                #expect(m.contains("certificate verify failed: self-signed certificate") && m.contains("fix: set notify.webhook_ca"), "\(m)")
+            }
+            #expect(try await Webhook.post(url: url, json: "{}", bindInterface: nil, caFile: dir.file("self.pem"), deadline: .seconds(5)) == 200)
+            #expect(server.received.count == 1)
+        }
+
         @Test("the POST leaves through the given interface and from the given address", .enabled(if: tools))
         func binding() async throws {
             let dir = TempDir()

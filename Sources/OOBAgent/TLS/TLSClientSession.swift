@@ -168,7 +168,8 @@ final class TLSClientSession: WebhookTransport {
                 X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY, X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT,
                 X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE, X509_V_ERR_CERT_SIGNATURE_FAILURE:
                 fix = caFile == nil
-                    ? "set notify.webhook_ca to the PEM certificate of the CA that signed the server's certificate"
+                    ? "set notify.webhook_ca to the PEM certificate of the CA that signed the server's certificate "
+                        + "(for a self-signed server certificate: that certificate itself)"
                     : "notify.webhook_ca = \"\(caFile!)\" is not the CA that signed the server's certificate; point it at the right CA (PEM)"
             case X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH:
                 fix = "the certificate is not for \(host): use the name the certificate carries in notify.webhook, or reissue the certificate with \(host) in its subjectAltName"

@@ -66,6 +66,13 @@ struct UpCommand: AsyncParsableCommand {
     private func waitForSession(_ request: ControlRequest, config: AgentConfiguration) async throws {
         let socket = config.state.controlSocket
         do {
+            // A session that is ending cannot be asked up again; waiting would report its end as a failure.
+            if let before = try? ControlClient.send(ControlRequest(command: "status"), to: socket, timeout: .seconds(10)).status,
+                before.state == "tearing_down"
+            {
+                StandardError.writeLine("oob-agent: the previous session is still ending; try again in a minute")
+                throw ExitCode(1)
+            }
             let response = try ControlClient.send(request, to: socket, timeout: .seconds(30))
             guard response.ok else {
                 StandardError.writeLine("oob-agent: \(response.error ?? "refused")")

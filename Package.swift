@@ -105,6 +105,7 @@ let package = Package(
             name: "OOBTestSupport",
             dependencies: ["SerialIO", "ATModem", "ModemEmulator", "Spawn", log],
             path: "Tests/OOBTestSupport",
+            exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "SpawnTests", dependencies: ["Spawn"], swiftSettings: swiftSettings),
@@ -137,7 +138,6 @@ let package = Package(
         .testTarget(
             name: "CellularLinkTests",
             dependencies: ["CellularLink", "OOBTestSupport", "Spawn", log],
-            exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -32,8 +32,9 @@ actor AgentCore {
     /// pppd owns the modem's only serial line (`link.device` is `modem.port`): the modem loop keeps the AT port
     /// closed until the link is down again.
     var smsPaused = false
-    /// The UP reply went out before pppd took the port; the one at `tunnelForwarding` is not sent again.
-    var upReplySentEarly = false
+    /// Who got the UP reply early, before pppd took the port: not sent again by a retried attempt (which pauses
+    /// SMS intake again) nor at `tunnelForwarding` (where each is taken off). Emptied at teardown.
+    var upRepliedEarly: Set<AgentStateMachine.Requester> = []
     /// `tunnel.host` as resolved through the link for the current attempt (ppp/interface modes).
     var jumpHostAddress: String?
     var tunnelStarted = false
@@ -165,6 +166,7 @@ actor AgentCore {
                 generation += 1
                 expiryTask?.cancel()
                 retryTask?.cancel()
+                upRepliedEarly.removeAll()
                 spawn { await $0.tearDown() }
             case .reply(let requester, let reply):
                 await send(reply, to: requester)
@@ -241,8 +243,11 @@ actor AgentCore {
     private func pauseSMSIntake() async {
         if let duration = machine.attemptDuration, config.notify.smsUp {
             let until = Self.monoMillis() + duration.components.seconds * 1000
-            for requester in machine.requesters { await send(.up(until: until), to: requester) }
-            upReplySentEarly = true
+            // Once per requester and session: a retried attempt pauses intake again but does not repeat it.
+            for requester in machine.requesters where !upRepliedEarly.contains(requester) {
+                await send(.up(until: until), to: requester)
+                upRepliedEarly.insert(requester)
+            }
         }
         logger.info("SMS intake paused: pppd uses the modem's AT port for the session", metadata: ["link.device": "\(config.link.device ?? "-")"])
         smsPaused = true
@@ -253,7 +258,6 @@ actor AgentCore {
     private func resumeSMSIntake() {
         guard smsPaused else { return }
         smsPaused = false
-        upReplySentEarly = false
         logger.info("SMS intake resumed: the modem's port is free again")
     }
 
@@ -417,7 +421,7 @@ actor AgentCore {
         }
         switch reply {
         case .up(let until):
-            guard config.notify.smsUp, !upReplySentEarly else { return }
+            guard config.notify.smsUp, upRepliedEarly.remove(requester) == nil else { return }
             text = SMSReply.up(
                 until: clockText(until, offset: offset), sshPort: config.tunnel.forwards.first?.remotePort ?? 22,
                 host: config.tunnel.host

@@ -15,8 +15,8 @@ public struct TestCertificates: Sendable {
     /// Whether the `openssl` CLI is there.
     public static var available: Bool { FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl") }
 
-    /// Makes them in `directory`.
-    public init(directory: String) throws {
+    /// Makes them in `directory`; the server certificate names `serverAddresses` (IP SANs) and localhost.
+    public init(directory: String, serverAddresses: [String] = ["127.0.0.1"]) throws {
         func openssl(_ arguments: [String]) throws {
             let r = try SpawnedProcess.run("/usr/bin/openssl", arguments, options: SpawnOptions(stdout: .pipe, stderr: .stdout), timeout: .seconds(60))
             guard r.status.succeeded else {
@@ -39,7 +39,8 @@ public struct TestCertificates: Sendable {
             "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=localhost",
             "-keyout", serverKey, "-out", "\(d)/server.csr",
         ])
-        try "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
+        let names = (serverAddresses.map { "IP:\($0)" } + ["DNS:localhost"]).joined(separator: ",")
+        try "subjectAltName=\(names)\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
             .write(toFile: "\(d)/server.ext", atomically: true, encoding: .utf8)
         try openssl([
             "x509", "-req", "-in", "\(d)/server.csr", "-CA", caCertificate, "-CAkey", "\(d)/ca.key", "-CAcreateserial",
@@ -63,7 +64,7 @@ public final class WebhookReceiver: @unchecked Sendable {
 
     static let script = """
         import http.server, ssl, sys
-        port_file, bodies, cert, key = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+        port_file, bodies, cert, key, address = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self):
                 n = int(self.headers.get("Content-Length", "0"))
@@ -75,7 +76,7 @@ public final class WebhookReceiver: @unchecked Sendable {
                 self.send_response(200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
-        server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+        server = http.server.HTTPServer((address, 0), Handler)
         if cert != "-":
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.minimum_version = ssl.TLSVersion.TLSv1_2
@@ -88,8 +89,12 @@ public final class WebhookReceiver: @unchecked Sendable {
         server.serve_forever()
         """
 
-    /// Starts it in `directory`; `tls` = (certificate, key) for HTTPS, nil for plain HTTP.
-    public init(directory: String, tls: (certificate: String, key: String)?) throws {
+    /// Starts it in `directory`; `tls` = (certificate, key) for HTTPS, nil for plain HTTP. `namespace`: a network
+    /// namespace the test created, to run it in (`ip netns exec`, which execs python: the PID is the server's);
+    /// `address`: where it listens.
+    public init(
+        directory: String, tls: (certificate: String, key: String)?, namespace: String? = nil, address: String = "127.0.0.1"
+    ) throws {
         let name = tls == nil ? "http" : "https"
         let scriptPath = directory + "/webhook-\(name).py"
         let portPath = directory + "/webhook-\(name).port"
@@ -97,9 +102,13 @@ public final class WebhookReceiver: @unchecked Sendable {
         logPath = directory + "/webhook-\(name).log"
         try Self.script.write(toFile: scriptPath, atomically: true, encoding: .utf8)
         _ = FileManager.default.createFile(atPath: bodiesPath, contents: nil)
-        process = try SpawnedProcess(
-            "/usr/bin/python3", ["-u", scriptPath, portPath, bodiesPath, tls?.certificate ?? "-", tls?.key ?? "-"],
-            options: SpawnOptions(stdout: .file(logPath), stderr: .file(logPath)))
+        let arguments = ["-u", scriptPath, portPath, bodiesPath, tls?.certificate ?? "-", tls?.key ?? "-", address]
+        let options = SpawnOptions(stdout: .file(logPath), stderr: .file(logPath))
+        if let namespace {
+            process = try SpawnedProcess("/usr/sbin/ip", ["netns", "exec", namespace, "/usr/bin/python3"] + arguments, options: options)
+        } else {
+            process = try SpawnedProcess("/usr/bin/python3", arguments, options: options)
+        }
         var found: Int?
         let end = Date().addingTimeInterval(20)
         while found == nil && Date() < end && process.isRunning {

@@ -51,12 +51,16 @@ public final class AgentService: Service, Sendable {
         for (key, path) in config.privateFiles where key != "auth.totp_secret_file" && key != "auth.passphrase_file" {
             try FilePermissions.requirePrivate(key: key, path: path, missingFix: "see `oob-agent check`")
         }
+        if let ca = config.notify.webhookCA, let problem = TLSClientSession.caFileProblem(ca) {
+            throw AgentError(.configuration, problem)
+        }
         do {
             try FileSystem.createDirectory(config.state.dir, mode: 0o700)
         } catch {
             throw AgentError(.stateFile, "state.dir = \"\(config.state.dir)\": cannot create it (\(error)); fix: mkdir -m 700 it and chown it to the agent's user")
         }
         let replayCache = try ReplayCache.load(path: config.state.dir + "/replay-cache")
+        let lockout = try LockoutLedger.load(path: config.state.dir + "/lockout")
         let leftover = try SessionRecord.load(dir: config.state.dir)
         let undone = await CellularLinkRecovery.recover(stateDirectory: config.state.dir, logger: logger)
         if undone > 0 { logger.warning("undid what a previous run's link left behind", metadata: ["link.undone": "\(undone)"]) }
@@ -76,8 +80,13 @@ public final class AgentService: Service, Sendable {
         }
         let core = AgentCore(
             config: config, logger: logger, clock: clock, notifier: notifier, verifier: verifier, replayCache: replayCache,
-            recovering: recovering, power: power
+            lockout: lockout, recovering: recovering, power: power
         )
+        for (sender, until) in lockout.lockedUntil.sorted(by: { $0.key.e164 < $1.key.e164 }) {
+            logger.critical(
+                "a sender is still locked out after repeated bad codes (kept across the restart)",
+                metadata: ["sms.sender": "\(sender.e164)", "lockout.until": "\(AgentCore.iso8601(until))"])
+        }
         let control = try ControlServer(path: config.state.controlSocket)
         defer { control.stop() }
         await core.startRecovery()

@@ -1,15 +1,17 @@
 import Foundation
 public import Logging
 
-/// Resolves the jump host through the cellular link's own DNS servers — the main resolver is presumed
-/// dead when the agent is needed — with the query socket bound to the link's interface and address.
+/// Resolves the jump host (or any host the agent must reach over the link, such as the webhook's) through
+/// the cellular link's own DNS servers — the main resolver is presumed dead when the agent is needed — with
+/// the query socket bound to the link's interface and address.
 ///
-/// Order: a numeric `tunnel.host` is used as is; else A (then AAAA) queries to each of the link's DNS
-/// servers; else the last address that worked, kept in `<state.dir>/jumphost-address.json`.
+/// Order: a numeric host is used as is; else A (then AAAA) queries to each of the link's DNS servers;
+/// else the last address that worked for that host, kept in `<state.dir>/<cacheFile>`
+/// (`jumphost-address.json` for the jump host).
 public struct JumpHostResolver: Sendable {
     /// Where an address came from.
     public enum Source: String, Sendable, Hashable, Codable {
-        /// `tunnel.host` was already an IP address.
+        /// The host was already an IP address.
         case literal
         /// Answered by one of the link's DNS servers.
         case dns
@@ -31,36 +33,54 @@ public struct JumpHostResolver: Sendable {
     public var stateDirectory: String
     /// Time for one query to one server.
     public var queryTimeout: Duration
+    /// The file in `stateDirectory` that keeps the last good address (with the host it belongs to).
+    public var cacheFile: String
     var logger: Logger
 
     /// Creates a resolver.
     /// - Parameters:
     ///   - stateDirectory: `state.dir`.
     ///   - queryTimeout: per query and server (2 s).
+    ///   - cacheFile: the last good address's file in `stateDirectory` (one per user of the resolver, so the
+    ///     jump host's and the webhook's do not overwrite each other).
     ///   - logger: where failures of single servers are logged.
-    public init(stateDirectory: String, queryTimeout: Duration = .seconds(2), logger: Logger) {
+    public init(
+        stateDirectory: String, queryTimeout: Duration = .seconds(2), cacheFile: String = "jumphost-address.json", logger: Logger
+    ) {
         self.stateDirectory = stateDirectory
         self.queryTimeout = queryTimeout
+        self.cacheFile = cacheFile
         self.logger = logger
     }
 
     /// Resolves `host` through `link`.
     /// - Parameters:
-    ///   - host: `tunnel.host` (name or IP address).
+    ///   - host: `tunnel.host` or the webhook's host (name or IP address).
     ///   - link: the link that is up (interface, address, DNS servers).
+    ///   - deadline: when to stop querying (each query's wait is cut to it); the last good address is then
+    ///     used. nil: `queryTimeout` per query and server, however long that takes.
     /// - Returns: the address and where it came from; a DNS answer is saved as the new fallback.
     /// - Throws: ``CellularLinkError`` `.resolveFailed` when no server answered and no earlier address is known.
-    public func resolve(_ host: String, via link: LinkInfo) async throws -> Resolution {
+    public func resolve(_ host: String, via link: LinkInfo, deadline: ContinuousClock.Instant? = nil) async throws -> Resolution {
         if system_parseAddress(host) != nil { return Resolution(address: host, source: .literal, server: nil) }
         var servers = link.dnsServers
         if servers.isEmpty { servers = Self.systemNameservers() }
         var problems: [String] = []
-        for server in servers {
+        servers: for server in servers {
             for type in [DNSMessage.RecordType.a, .aaaa] {
+                var timeout = queryTimeout
+                if let deadline {
+                    let left = deadline - ContinuousClock.now
+                    guard left >= .milliseconds(50) else {
+                        problems.append("\(server): not asked, the deadline had passed")
+                        break servers
+                    }
+                    timeout = min(timeout, left)
+                }
                 do {
-                    let timeout = queryTimeout
+                    let wait = timeout
                     let found = try await onDedicatedThread("link-dns") {
-                        try Self.query(host, type: type, server: server, link: link, timeout: timeout)
+                        try Self.query(host, type: type, server: server, link: link, timeout: wait)
                     }
                     if let first = found.first {
                         save(host: host, address: first)
@@ -76,14 +96,14 @@ public struct JumpHostResolver: Sendable {
             }
         }
         if let cached = lastGood(host: host) {
-            logger.info("using the last good jump host address", metadata: ["tunnel.host": "\(host)"])
+            logger.info("using the last good address", metadata: ["host": "\(host)", "address": "\(cached)"])
             return Resolution(address: cached, source: .cachedFallback, server: nil)
         }
         let detail = problems.isEmpty ? "the link offers no DNS server" : problems.joined(separator: "; ")
         throw CellularLinkError(
             code: .resolveFailed,
-            message: "cannot resolve \(host) through the cellular link (\(detail)); "
-                + "put the jump host's IP address in tunnel.host")
+            message: "cannot resolve \(host) through the cellular link (\(detail)) and no earlier address is known; "
+                + "use its IP address instead of the name")
     }
 
     /// One query to one server over UDP, the socket bound to the link (SO_BINDTODEVICE + address).
@@ -96,7 +116,7 @@ public struct JumpHostResolver: Sendable {
         let id = UInt16.random(in: 1...UInt16.max)
         guard let message = DNSMessage.query(id: id, name: host, type: type) else {
             throw CellularLinkError(
-                code: .configuration, message: "tunnel.host \"\(host)\" is not a valid host name; fix tunnel.host")
+                code: .configuration, message: "\"\(host)\" is not a valid host name; fix the name (tunnel.host, notify.webhook)")
         }
         let fd: CInt
         switch system_socket(remote.family, socketDatagram) {
@@ -153,7 +173,7 @@ public struct JumpHostResolver: Sendable {
         }
     }
 
-    private var cachePath: String { stateDirectory + "/jumphost-address.json" }
+    private var cachePath: String { stateDirectory + "/" + cacheFile }
 
     private struct Cached: Codable {
         var host: String
@@ -162,7 +182,7 @@ public struct JumpHostResolver: Sendable {
     }
 
     /// The last address that `host` resolved to through a link, if any.
-    /// - Parameter host: `tunnel.host`.
+    /// - Parameter host: the host name (`tunnel.host`, the webhook's host).
     public func lastGood(host: String) -> String? {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601

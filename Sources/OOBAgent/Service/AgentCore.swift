@@ -511,7 +511,8 @@ actor AgentCore {
     // MARK: - Webhook
 
     /// POSTs the session's "up" or "down" to `notify.webhook` (if any) in a task of its own, bound to the link as
-    /// the tunnel is; a failure is logged and never touches the session.
+    /// the tunnel is, its host resolved through the link's DNS as `tunnel.host` is (`ppp`/`interface`; the
+    /// system's resolver in `none`); a failure is logged and never touches the session.
     @discardableResult
     private func notifyWebhook(up: Bool) -> Task<Void, Never>? {
         guard let url = config.notify.webhook else { return nil }
@@ -523,12 +524,13 @@ actor AgentCore {
         // Certificates are judged by the best clock: a box without NTP has the modem's network time.
         let verifyTime = bestClock().unixTime
         let ca = config.notify.webhookCA
+        let linkDNS = config.link.mode == .none ? nil : linkInfo.map { Webhook.LinkDNS(link: $0, stateDirectory: config.state.dir) }
         let logger = self.logger
         return Task {
             do {
                 let status = try await Webhook.post(
                     url: url, json: body, bindInterface: bind, bindAddress: address, caFile: ca, verifyTime: verifyTime,
-                    deadline: up ? Webhook.defaultDeadline : .seconds(8))
+                    deadline: up ? Webhook.defaultDeadline : .seconds(8), linkDNS: linkDNS, logger: logger)
                 if (200..<300).contains(status) {
                     logger.info("webhook sent", metadata: ["webhook.event": "\(event)", "webhook.status": "\(status)"])
                 } else {

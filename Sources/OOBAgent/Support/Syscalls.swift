@@ -362,29 +362,41 @@ enum WebhookSocket {
         }
     }
 
-    /// Resolves `host` (getaddrinfo) and connects to its addresses in turn before `deadline`, bound to
-    /// `interface` (SO_BINDTODEVICE) and `localAddress` (bind) when given, as the tunnel's socket is.
+    /// Connects to `address` (numeric, resolved through the link's DNS) or else to `host`'s addresses from the
+    /// system's resolver (getaddrinfo), in turn, before `deadline`, bound to `interface` (SO_BINDTODEVICE) and
+    /// `localAddress` (bind) when given, as the tunnel's socket is.
     /// - Returns: the connected, non-blocking descriptor (the caller closes it).
     /// - Throws: ``AgentError`` (`.io`) naming the step that failed and the fix.
     static func connect(
-        host: String, port: String, interface: String?, localAddress: String?, deadline: ContinuousClock.Instant
+        host: String, address: String?, port: String, interface: String?, localAddress: String?, deadline: ContinuousClock.Instant,
+        progress: WebhookProgress
     ) throws -> CInt {
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        if localAddress != nil { hints.ai_family = AF_INET }  // bound to the link's IPv4 address
+        hints.ai_flags = AI_NUMERICSERV | (address != nil ? AI_NUMERICHOST : 0)
+        if localAddress != nil && address == nil { hints.ai_family = AF_INET }  // bound to the link's IPv4 address
         var result: UnsafeMutablePointer<addrinfo>?
-        let rc = getaddrinfo(host, port, &hints, &result)
+        let rc = getaddrinfo(address ?? host, port, &hints, &result)
         guard rc == 0, result != nil else {
             let why = rc == 0 ? "no address" : String(cString: gai_strerror(rc))
-            throw AgentError(.io, "cannot resolve \(host) (\(why)); fix: check the host name in notify.webhook, or use an IP address")
+            if let address {
+                throw AgentError(.io, "\(host) resolved to \(address), which is not an address (\(why)); fix: use an IP address in notify.webhook")
+            }
+            throw AgentError(.io, "cannot resolve \(host) (\(why)); fix: check the host name in notify.webhook and the system's resolver, or use an IP address")
         }
         defer { freeaddrinfo(result) }
-        var lastError: any Error = AgentError(.io, "cannot connect to \(host) port \(port)")
+        // getaddrinfo cannot be interrupted: one that came back late must not start a POST the caller gave up on.
+        guard ContinuousClock.now < deadline, !progress.abandoned else {
+            throw AgentError(.io, "resolving \(host) with the system's resolver passed the deadline; fix: check /etc/resolv.conf, or use an IP address in notify.webhook")
+        }
+        let shown = address.map { "\(host) (\($0))" } ?? host
+        progress.stage = "connecting to \(shown) port \(port)"
+        var lastError: any Error = AgentError(.io, "cannot connect to \(shown) port \(port)")
         var next = result
         while let info = next {
             next = info.pointee.ai_next
             do {
-                return try connect(info.pointee, host: host, port: port, interface: interface, localAddress: localAddress, deadline: deadline)
+                return try connect(info.pointee, host: shown, port: port, interface: interface, localAddress: localAddress, deadline: deadline)
             } catch {
                 lastError = error
             }

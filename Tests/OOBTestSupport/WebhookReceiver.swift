@@ -15,8 +15,9 @@ public struct TestCertificates: Sendable {
     /// Whether the `openssl` CLI is there.
     public static var available: Bool { FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl") }
 
-    /// Makes them in `directory`; the server certificate names `serverAddresses` (IP SANs) and localhost.
-    public init(directory: String, serverAddresses: [String] = ["127.0.0.1"]) throws {
+    /// Makes them in `directory`; the server certificate names `serverAddresses` (IP SANs), `serverNames` (DNS
+    /// SANs) and localhost.
+    public init(directory: String, serverAddresses: [String] = ["127.0.0.1"], serverNames: [String] = []) throws {
         func openssl(_ arguments: [String]) throws {
             let r = try SpawnedProcess.run("/usr/bin/openssl", arguments, options: SpawnOptions(stdout: .pipe, stderr: .stdout), timeout: .seconds(60))
             guard r.status.succeeded else {
@@ -39,7 +40,7 @@ public struct TestCertificates: Sendable {
             "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=localhost",
             "-keyout", serverKey, "-out", "\(d)/server.csr",
         ])
-        let names = (serverAddresses.map { "IP:\($0)" } + ["DNS:localhost"]).joined(separator: ",")
+        let names = (serverAddresses.map { "IP:\($0)" } + (serverNames + ["localhost"]).map { "DNS:\($0)" }).joined(separator: ",")
         try "subjectAltName=\(names)\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
             .write(toFile: "\(d)/server.ext", atomically: true, encoding: .utf8)
         try openssl([

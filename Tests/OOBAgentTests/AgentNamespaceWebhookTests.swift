@@ -16,10 +16,14 @@ extension AgentIntegrationSuites {
     struct AgentNamespaceWebhookTests {
         @Test("interface mode: the https POSTs (up, down) leave through the stick, never the main uplink")
         func httpsOverTheLink() async throws {
+            // The certificate before the site: it is judged by the modem's network time, set when the site is built.
+            let certDir = TempDir()
+            defer { certDir.cleanup() }
+            let certificates = try TestCertificates(directory: certDir.path, serverAddresses: ["198.19.0.1"])
             let s = try await offPool { try NamespaceSite(link: .interface, hostByName: false) }
             defer { s.destroy() }
             let t = s.topology
-            let certificates = try TestCertificates(directory: s.dir.path, serverAddresses: [t.jumpHost])
+            #expect(t.jumpHost == "198.19.0.1")
             let server = try WebhookReceiver(
                 directory: s.dir.path, tls: (certificates.serverCertificate, certificates.serverKey), namespace: t.carrier,
                 address: t.jumpHost)
@@ -77,6 +81,11 @@ extension AgentIntegrationSuites {
 
         @Test("a webhook by name, the site's resolver dead: resolved through the stick's DNS, posted from the stick's address")
         func byNameThroughTheLinkDNS() async throws {
+            // The certificate first: the daemon judges it by the modem's network time, which the emulator sets when the
+            // site is built (a certificate made later would be "not yet valid").
+            let certDir = TempDir()
+            defer { certDir.cleanup() }
+            let certificates = try TestCertificates(directory: certDir.path, serverAddresses: [], serverNames: [Self.hookName])
             let s = try await offPool { try NamespaceSite(link: .interface, hostByName: false) }
             defer { s.destroy() }
             let t = s.topology
@@ -85,7 +94,6 @@ extension AgentIntegrationSuites {
             // The system's resolver in the site really cannot resolve the name.
             let getent = try t.run(in: t.site, ["/usr/bin/getent", "hosts", Self.hookName], check: false)
             #expect(getent.isEmpty, "the site's system resolver answered: \(getent)")
-            let certificates = try TestCertificates(directory: s.dir.path, serverAddresses: [], serverNames: [Self.hookName])
             let server = try WebhookReceiver(
                 directory: s.dir.path, tls: (certificates.serverCertificate, certificates.serverKey), namespace: t.carrier,
                 address: t.jumpHost)
@@ -108,12 +116,16 @@ extension AgentIntegrationSuites {
 
         @Test("the link's DNS does not answer, a last good address is known: the webhook is still posted")
         func lastGoodAddress() async throws {
+            // The certificate first: the daemon judges it by the modem's network time, which the emulator sets when the
+            // site is built (a certificate made later would be "not yet valid").
+            let certDir = TempDir()
+            defer { certDir.cleanup() }
+            let certificates = try TestCertificates(directory: certDir.path, serverAddresses: [], serverNames: [Self.hookName])
             let s = try await offPool { try NamespaceSite(link: .ppp(sharedPort: false), hostByName: false) }
             defer { s.destroy() }
             let t = s.topology
             let etc = try deadSystemResolver(t)
             defer { try? FileManager.default.removeItem(atPath: etc) }
-            let certificates = try TestCertificates(directory: s.dir.path, serverAddresses: [], serverNames: [Self.hookName])
             let server = try WebhookReceiver(
                 directory: s.dir.path, tls: (certificates.serverCertificate, certificates.serverKey), namespace: t.carrier,
                 address: t.jumpHost)

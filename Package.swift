@@ -108,6 +108,7 @@ let package = Package(
             name: "OOBTestSupport",
             dependencies: ["SerialIO", "ATModem", "ModemEmulator", "Spawn", log],
             path: "Tests/OOBTestSupport",
+            exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "SpawnTests", dependencies: ["Spawn"], swiftSettings: swiftSettings),
@@ -140,7 +141,6 @@ let package = Package(
         .testTarget(
             name: "CellularLinkTests",
             dependencies: ["CellularLink", "OOBTestSupport", "Spawn", log],
-            exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -152,6 +152,7 @@ let package = Package(
             name: "OOBAgentTests",
             dependencies: [
                 "OOBAgent", "ModemEmulator", "OOBTestSupport", "ATModem", "SerialIO", "PowerControl", "Spawn", log, systemPackage,
+                "SerialConsole",
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings

@@ -10,7 +10,8 @@ packages=(
     openssh-client    # ssh-keygen, and `ssh -R` as the benchmark's peer
     iproute2          # ip netns / veth for the link tests
     dnsmasq-base      # DHCP and DNS in the link tests' carrier namespace
-    socat             # benchmark harness
+    socat             # benchmark harness; echo targets in the namespace tests
+    python3           # the tests' stand-in pppd (Tests/OOBTestSupport/Fixtures/fake-pppd)
     udhcpc            # the link's DHCP client for Ethernet-mode sticks (busybox udhcpc)
     procps
 )

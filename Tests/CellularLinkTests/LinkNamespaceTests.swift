@@ -1,4 +1,5 @@
 import Foundation
+import OOBTestSupport
 import Testing
 
 /// The link for real, in network namespaces this suite creates and deletes (see ``NamespaceTopology``):

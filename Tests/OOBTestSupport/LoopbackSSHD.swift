@@ -29,6 +29,12 @@ public final class LoopbackSSHD: @unchecked Sendable {
         public var logLevel: String = "VERBOSE"
         /// Extra sshd_config lines.
         public var extraConfig: [String] = []
+        /// Run sshd inside this network namespace (`ip netns exec`), one the test created; nil = this process's.
+        public var namespace: String?
+        /// The address sshd listens on: 127.0.0.1, or (with `namespace`) an address inside that namespace.
+        public var listenAddress: String = "127.0.0.1"
+        /// The port; nil = a free one on 127.0.0.1 (with `namespace` set a port of the test's choosing, e.g. 22).
+        public var port: Int?
         public init() {}
     }
 
@@ -64,7 +70,8 @@ public final class LoopbackSSHD: @unchecked Sendable {
         // sshd refuses to start without its privilege separation directory.
         try? FileManager.default.createDirectory(atPath: "/run/sshd", withIntermediateDirectories: true)
         user = String(cString: getpwuid(geteuid()).pointee.pw_name)
-        port = try LoopbackSSHD.freePort()
+        port = try options.port ?? LoopbackSSHD.freePort()
+        let listenAddress = options.listenAddress
 
         var hostKeys: [String] = []
         for type in options.hostKeyTypes {
@@ -85,7 +92,7 @@ public final class LoopbackSSHD: @unchecked Sendable {
 
         logPath = "\(dir)/sshd.log"
         var config = [
-            "ListenAddress 127.0.0.1:\(port)",
+            "ListenAddress \(listenAddress):\(port)",
             "PidFile \(dir)/sshd.pid",
             "AuthorizedKeysFile \(authorizedKeysPath)",
             "UsePAM no",
@@ -110,11 +117,24 @@ public final class LoopbackSSHD: @unchecked Sendable {
 
         // posix_spawn, not Foundation.Process: sshd closes every inherited descriptor at start-up, which
         // Foundation takes for an exit and then blocks its process monitor in waitpid() for good.
-        process = try LoopbackSSHD.spawn("/usr/sbin/sshd", ["-D", "-e", "-f", "\(dir)/sshd_config"], output: logPath)
+        let sshd = ["/usr/sbin/sshd", "-D", "-e", "-f", "\(dir)/sshd_config"]
+        if let namespace = options.namespace {
+            // `ip netns exec` execs sshd: the PID is sshd's own.
+            process = try LoopbackSSHD.spawn("/usr/sbin/ip", ["netns", "exec", namespace] + sshd, output: logPath)
+        } else {
+            process = try LoopbackSSHD.spawn(sshd[0], Array(sshd.dropFirst()), output: logPath)
+        }
 
-        // Ready when the port accepts a connection.
+        // Ready when the port accepts a connection (inside the namespace: when it is listed as listening there).
+        let namespace = options.namespace
+        let boundPort = port
+        let ready = {
+            guard let namespace else { return LoopbackSSHD.canConnect(port: boundPort) }
+            let out = (try? LoopbackSSHD.run("/usr/sbin/ip", ["netns", "exec", namespace, "/usr/bin/ss", "-Hltn"])) ?? ""
+            return out.contains("\(listenAddress):\(boundPort) ")
+        }
         let deadline = Date().addingTimeInterval(10)
-        while !LoopbackSSHD.canConnect(port: port) {
+        while !ready() {
             if !process.isRunning || Date() > deadline {
                 let text = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
                 stop()

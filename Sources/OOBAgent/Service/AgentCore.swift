@@ -32,8 +32,9 @@ actor AgentCore {
     var smsPaused = false
     /// The modem loop's waits for ``smsPaused`` (``waitUntilSMSPaused()``), so that it needs no timer while idle.
     var smsPauseWaiters: [Int: CheckedContinuation<Void, Never>] = [:]
-    /// The UP reply went out before pppd took the port; the one at `tunnelForwarding` is not sent again.
-    var upReplySentEarly = false
+    /// Who got the UP reply early, before pppd took the port: not sent again by a retried attempt (which pauses
+    /// SMS intake again) nor at `tunnelForwarding` (where each is taken off). Emptied at teardown.
+    var upRepliedEarly: Set<AgentStateMachine.Requester> = []
     /// `tunnel.host` as resolved through the link for the current attempt (ppp/interface modes).
     var jumpHostAddress: String?
     var tunnelStarted = false
@@ -68,6 +69,10 @@ actor AgentCore {
 
     /// Counters for tests and benchmarks.
     var processedSMS = 0
+    /// The console relay's figures for `status` (set when `[console]` is configured).
+    var consoleStatus: (@Sendable () -> AgentStatus.Console)?
+    /// Where `link.device` / `link.interface` matches are resolved at each attempt (nil: a fresh libudev scan).
+    var deviceScan: (@Sendable () throws -> [DiscoveredDevice])?
 
     init(
         config: AgentConfiguration, logger: Logger, clock: any AgentClock, notifier: SystemdNotifier,
@@ -98,12 +103,16 @@ actor AgentCore {
     static func monoMillis() -> Int64 { Monotonic.now() / 1_000_000 }
 
     /// Resolves a device value of the configuration: a path is returned as it is, `"auto"` and matches through
-    /// libudev discovery.
+    /// libudev discovery (a fresh scan, or `scan` when given).
     /// - Throws: `DiscoveryError` naming the key and the fix when nothing (or more than one device) matches.
-    static func resolveDevice(_ value: String?, for purpose: DevicePurpose) throws -> String? {
+    static func resolveDevice(
+        _ value: String?, for purpose: DevicePurpose, scan: (@Sendable () throws -> [DiscoveredDevice])? = nil
+    ) throws -> String? {
         guard let value, !value.hasPrefix("/") else { return value }
         if purpose == .linkInterface, value != "auto", !value.contains(":") { return value }
-        return try DeviceDiscovery.resolve(value, for: purpose).path
+        guard let scan else { return try DeviceDiscovery.resolve(value, for: purpose).path }
+        let match = try DeviceMatch.parse(value)
+        return try DeviceResolver.resolve(match, for: purpose, in: match.isLiteral ? [] : scan()).path
     }
 
     func noteModemPath(_ path: String?) { modemPath = path }
@@ -161,6 +170,7 @@ actor AgentCore {
                 generation += 1
                 expiryTask?.cancel()
                 retryTask?.cancel()
+                upRepliedEarly.removeAll()
                 spawn { await $0.tearDown() }
             case .reply(let requester, let reply):
                 await send(reply, to: requester)
@@ -204,8 +214,8 @@ actor AgentCore {
             // the last session is found under its new name.
             let linkConfig = LinkConfiguration(
                 mode: LinkConfiguration.Mode(rawValue: config.link.mode.rawValue) ?? .none,
-                interface: try Self.resolveDevice(config.link.interface, for: .linkInterface),
-                device: try Self.resolveDevice(config.link.device, for: .linkDevice),
+                interface: try Self.resolveDevice(config.link.interface, for: .linkInterface, scan: deviceScan),
+                device: try Self.resolveDevice(config.link.device, for: .linkDevice, scan: deviceScan),
                 atPort: modemPath ?? { if case .path(let p) = config.modem.port { return p } else { return nil } }(),
                 apn: config.link.apn, pppdPath: config.link.pppd, upTimeout: config.link.upTimeout,
                 stateDirectory: config.state.dir
@@ -236,8 +246,11 @@ actor AgentCore {
     private func pauseSMSIntake() async {
         if let duration = machine.attemptDuration, config.notify.smsUp {
             let until = Self.monoMillis() + duration.components.seconds * 1000
-            for requester in machine.requesters { await send(.up(until: until), to: requester) }
-            upReplySentEarly = true
+            // Once per requester and session: a retried attempt pauses intake again but does not repeat it.
+            for requester in machine.requesters where !upRepliedEarly.contains(requester) {
+                await send(.up(until: until), to: requester)
+                upRepliedEarly.insert(requester)
+            }
         }
         logger.info("SMS intake paused: pppd uses the modem's AT port for the session", metadata: ["link.device": "\(config.link.device ?? "-")"])
         smsPaused = true
@@ -267,7 +280,6 @@ actor AgentCore {
     private func resumeSMSIntake() {
         guard smsPaused else { return }
         smsPaused = false
-        upReplySentEarly = false
         logger.info("SMS intake resumed: the modem's port is free again")
     }
 
@@ -426,7 +438,7 @@ actor AgentCore {
         }
         switch reply {
         case .up(let until):
-            guard config.notify.smsUp, !upReplySentEarly else { return }
+            guard config.notify.smsUp, upRepliedEarly.remove(requester) == nil else { return }
             text = SMSReply.up(
                 until: clockText(until, offset: offset), sshPort: config.tunnel.forwards.first?.remotePort ?? 22,
                 host: config.tunnel.host
@@ -562,9 +574,12 @@ actor AgentCore {
         }
         return AgentStatus(
             state: machine.stateName.rawValue, session: session,
-            modem: .init(present: modem != nil, signalDBm: signalDBm, registration: registration), tunnel: tunnelStatus,
+            modem: .init(
+                present: modem != nil, signalDBm: signalDBm, registration: registration, path: modem != nil ? modemPath : nil),
+            tunnel: tunnelStatus,
             lastSession: machine.lastSession.map { .init(endedAt: iso($0.endedAt), reason: $0.reason) },
-            uptimeSeconds: Int((nowMono - startedMono) / 1000), clock: best.source, pid: ProcessIdentity.pid
+            uptimeSeconds: Int((nowMono - startedMono) / 1000), clock: best.source, pid: ProcessIdentity.pid,
+            console: consoleStatus?()
         )
     }
 

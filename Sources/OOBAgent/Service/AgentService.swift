@@ -281,12 +281,9 @@ public final class AgentService: Service, Sendable {
             if let watch {
                 // The device came back under another name (a USB reset): reopen it there.
                 group.addTask {
-                    while !Task.isCancelled {
-                        try await Task.sleep(for: .milliseconds(250))
-                        if let now = watch.path, now != path {
-                            throw AgentError(.io, "modem.port now resolves to \(now)")
-                        }
-                    }
+                    await watch.waitUntilMoved(from: path)
+                    try Task.checkCancellation()
+                    throw AgentError(.io, "modem.port now resolves to \(watch.path ?? "?")")
                 }
             }
             group.addTask {

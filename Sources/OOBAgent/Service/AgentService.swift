@@ -125,7 +125,11 @@ public final class AgentService: Service, Sendable {
                     // One task per request: a power cycle (seconds) must not hold up `status`.
                     await withTaskGroup(of: Void.self) { requests in
                         for await connection in control.requests {
-                            requests.addTask { connection.respond(await core.control(connection.request)) }
+                            requests.addTask {
+                                connection.respond(await core.control(connection.request))
+                                // Back to idle: the JSON coding and whatever the request ran need not stay resident.
+                                self.releaseIdlePages()
+                            }
                         }
                     }
                 }
@@ -148,6 +152,14 @@ public final class AgentService: Service, Sendable {
             Task { await core.requestShutdown() }
         }
         logger.info("agent stopped")
+    }
+
+    /// Unmaps the code pages a burst of work touched (``IdlePages``); `OOB_AGENT_KEEP_PAGES=1` turns it off (to
+    /// measure what it saves).
+    func releaseIdlePages() {
+        guard Environment.value("OOB_AGENT_KEEP_PAGES") == nil else { return }
+        let kib = IdlePages.release()
+        logger.debug("code pages released", metadata: ["kib": "\(kib)"])
     }
 
     // MARK: - The modem loop
@@ -224,6 +236,8 @@ public final class AgentService: Service, Sendable {
                 modem = m
                 let report = try await m.initialize()
                 logger.info("modem ready", metadata: ["modem.device": "\(path)", "modem.notifications": "\(report.notifications)"])
+                // Start-up is over: the code only it ran leaves the resident set (see IdlePages).
+                releaseIdlePages()
                 backoff = .milliseconds(500)
                 await core.noteModemPath(path)
                 await core.attach(m)
@@ -267,21 +281,18 @@ public final class AgentService: Service, Sendable {
                 throw AgentError(.io, "the modem's event stream ended")
             }
             group.addTask {
-                // pppd needs the port (link.device = modem.port): release it for the session.
-                while !Task.isCancelled {
-                    try await Task.sleep(for: .milliseconds(250))
-                    if await core.smsPaused { throw SMSPaused() }
-                }
+                // pppd needs the port (link.device = modem.port): release it for the session. Event-driven, no
+                // timer: an idle daemon must not wake up for nothing.
+                await core.waitUntilSMSPaused()
+                try Task.checkCancellation()
+                throw SMSPaused()
             }
             if let watch {
                 // The device came back under another name (a USB reset): reopen it there.
                 group.addTask {
-                    while !Task.isCancelled {
-                        try await Task.sleep(for: .milliseconds(250))
-                        if let now = watch.path, now != path {
-                            throw AgentError(.io, "modem.port now resolves to \(now)")
-                        }
-                    }
+                    await watch.waitUntilMoved(from: path)
+                    try Task.checkCancellation()
+                    throw AgentError(.io, "modem.port now resolves to \(watch.path ?? "?")")
                 }
             }
             group.addTask {

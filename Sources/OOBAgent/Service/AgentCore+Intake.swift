@@ -47,7 +47,8 @@ extension AgentCore {
             }
             sms = InboundSMS(
                 sender: d.sender, text: d.userData.text, timestamp: d.timestamp.secondsSince1970,
-                utcOffsetMinutes: d.timestamp.utcOffsetMinutes, isMultipart: d.userData.concat != nil
+                utcOffsetMinutes: d.timestamp.utcOffsetMinutes, isMultipart: d.userData.concat != nil,
+                senderIsAlphanumeric: d.senderIsAlphanumeric
             )
         case .text(let t):
             guard let ts = t.timestamp, let unix = ts.unixTime else {
@@ -77,7 +78,8 @@ extension AgentCore {
                 logger.error("replay cache not saved", metadata: ["error": "\(error)"])
             }
         }
-        let verb = sms.text.flatMap { SMSCommandWords($0)?.verb } ?? "-"
+        // The verb as logged: anyone's first word, so cut short (the handler escapes what is left).
+        let verb = sms.text.flatMap { SMSCommandWords($0)?.verb }.map { $0.count > 12 ? $0.prefix(12) + "…" : $0 } ?? "-"
         switch decision {
         case .ignore(let refusal):
             var metadata: Logger.Metadata = ["sms.sender": "\(sms.sender)", "sms.verb": "\(verb)", "sms.reason": "\(refusal.rawValue)"]

@@ -192,6 +192,12 @@ public final class ModemEmulator: Sendable {
         state.withLock { $0.emit("\r\n\(line)\r\n", delay: .zero) }
     }
 
+    /// Writes `bytes` to the port now, exactly as given (no CR/LF added): a hostile or broken modem's garbage, an
+    /// over-long line without its end, binary noise between replies.
+    public func emitRaw(_ bytes: [UInt8]) {
+        state.withLock { $0.emit(bytes, delay: .zero) }
+    }
+
     /// Unplugs the device: the pty goes away. With `reappearAfter`, a new one (new path) appears after that time.
     public func vanish(reappearAfter: Duration? = nil) {
         state.withLock { s in

@@ -125,8 +125,10 @@ final class HostileWorld: @unchecked Sendable {
     let logPath: String
     let t0: Int64
 
-    init() async throws {
+    /// - Parameter textMode: the modem refuses PDU mode (`AT+CMGF=0`), so the daemon falls back to text mode.
+    init(textMode: Bool = false) async throws {
         h = try AgentHarness(bridged: true)
+        if textMode { h.emulator.reconfigure { $0.textModeOnly = true } }
         let text = try String(contentsOfFile: h.configPath, encoding: .utf8).replacingOccurrences(
             of: "senders = [\"\(AgentHarness.owner)\"]",
             with: "senders = [\"\(AgentHarness.owner)\", \"\(Self.shortOwner)\"]")
@@ -425,6 +427,21 @@ extension AgentIntegrationSuites {
             try await Task.sleep(for: .seconds(1))
             #expect(w.h.sentTexts().count == 1, "\(w.h.sent)")
             #expect(w.sentOnlyToOwners)
+        }
+
+        @Test("text-mode fallback: a multipart part and an alphanumeric sender are never obeyed", .enabled(if: ready))
+        func textMode() async throws {
+            let w = try await HostileWorld(textMode: true)
+            defer { w.stop() }
+            try w.deliver(RawPDU.part("UP \(w.code(0))", sequence: 1, total: 2, reference: 9, sender: w.ownerSender, at: w.at(0)))
+            try w.deliver(RawPDU.text("STATUS \(w.code(1))", sender: RawPDU.alphanumeric(HostileWorld.shortOwner), at: w.at(1)))
+            #expect(await eventually { w.h.emulator.storedMessages.isEmpty })
+            #expect(await eventually { w.logLine("SMS ignored", "multipart") }, "\(w.log)")
+            #expect(await eventually { w.logLine("SMS ignored", "alphanumeric sender name") }, "\(w.log)")
+            try await Task.sleep(for: .seconds(1))
+            #expect(!isListening(w.h.forwardPort))
+            #expect(w.h.sent.isEmpty, "\(w.h.sent)")
+            try await w.finalUP(step: 2)
         }
 
         @Test("a hostile modem: a huge line without newline and binary garbage between replies", .enabled(if: ready))

@@ -55,7 +55,18 @@ extension AgentCore {
                 logger.info("text-mode SMS without a timestamp deleted", metadata: ["sms.index": "\(stored.index)"])
                 return
             }
-            sms = InboundSMS(sender: t.address, text: t.text, timestamp: unix, utcOffsetMinutes: ts.utcOffsetMinutes ?? 0)
+            // Text mode hides the user data header: without the first octet (+CSDH=1 on +CMGR) a multipart part
+            // cannot be told from a single SMS, so it is never obeyed; nor is a sender whose type is unknown.
+            guard let firstOctet = t.firstOctet, let typeOfAddress = t.typeOfAddress else {
+                logger.warning(
+                    "text-mode SMS without its header details (the modem ignores AT+CSDH=1) ignored: a multipart part cannot be told from a command",
+                    metadata: ["sms.index": "\(stored.index)", "sms.sender": "\(t.address)"])
+                return
+            }
+            sms = InboundSMS(
+                sender: t.address, text: t.text, timestamp: unix, utcOffsetMinutes: ts.utcOffsetMinutes ?? 0,
+                isMultipart: firstOctet & 0x40 != 0, senderIsInternational: typeOfAddress & 0x70 == 0x10,
+                senderIsAlphanumeric: typeOfAddress & 0x70 == 0x50)
         default:
             logger.info("unreadable SMS entry deleted", metadata: ["sms.index": "\(stored.index)"])
             return

@@ -272,7 +272,13 @@ public final class AgentService: Service, Sendable {
                 }
             }
             if received.isEmpty { return }
-            for message in received.sorted(by: { $0.index < $1.index }) {
+            for var message in received.sorted(by: { $0.index < $1.index }) {
+                // Text mode: only +CMGR tells the first octet (is it a multipart part?); the listing does not.
+                if case .text = message.content, let detailed = try await modem.readMessage(index: message.index),
+                    case .text = detailed.content
+                {
+                    message = detailed
+                }
                 await core.process(message)
                 try await modem.deleteMessage(index: message.index)
             }

@@ -414,6 +414,7 @@ struct EmulatorState: Sendable {
             guard let i = Int(f[0]) else { return reply([], final: "ERROR") }
             let flag = f.count > 1 ? Int(f[1]) ?? 0 : 0
             guard (0..<configuration.storageCapacity).contains(i) else { return error(cms: 321) }
+            if flag == 0, configuration.undeletableIndexes.contains(i) { return error(cms: 321) }
             switch flag {
             case 4: storage.removeAll()
             case 1: storage = storage.filter { $0.value.status != 1 }

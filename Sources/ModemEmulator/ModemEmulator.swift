@@ -75,6 +75,8 @@ public final class ModemEmulator: Sendable {
         public var rebootTime: Duration
         /// Send the `+CMGS` prompt as a bare `>` (no space), as a few modems do.
         public var barePrompt: Bool = false
+        /// Storage indexes that `AT+CMGD` refuses with `+CMS ERROR: 321` (a corrupt SIM record, a firmware bug).
+        public var undeletableIndexes: Set<Int> = []
         /// Keep a descriptor on the device open inside this process (so closing and reopening the port never looks
         /// like a hang-up). Set it to false when another process opens the device (the CLI tests): that process's
         /// exclusive open would otherwise find this process holding the device and refuse it as busy.

@@ -444,6 +444,26 @@ extension AgentIntegrationSuites {
             try await w.finalUP(step: 2)
         }
 
+        @Test("an entry the modem refuses to delete does not hold up the SMS after it", .enabled(if: ready))
+        func undeletable() async throws {
+            let w = try await HostileWorld()
+            defer { w.stop() }
+            w.h.emulator.reconfigure { $0.undeletableIndexes = [0] }
+            let good = RawPDU.text("UP \(w.code(0))", sender: w.ownerSender, at: w.at(0))
+            #expect(try w.deliver(String(good.dropLast(4))) == 0)
+            #expect(await eventually { w.logLine(slot: 0, "SMS not deleted") }, "\(w.log)")
+            #expect(try w.alive())
+            try w.deliver(RawPDU.text("UP \(w.code(1))", sender: w.ownerSender, at: w.at(1)))
+            #expect(await eventually { isListening(w.h.forwardPort) }, "\(w.log)")
+            #expect(await eventually { w.h.sentTexts().contains { $0.hasPrefix("UP until ") } }, "\(w.h.sent)")
+            #expect(await eventually { w.h.emulator.storedMessages.keys.sorted() == [0] })
+            // Judged once, not again at every drain: one "malformed" line for slot 0.
+            try await Task.sleep(for: .seconds(3))
+            #expect(w.lines.filter { $0.contains("malformed SMS deleted") }.count == 1, "\(w.log)")
+            #expect(w.sentOnlyToOwners)
+            #expect(try w.alive())
+        }
+
         @Test("a hostile modem: a huge line without newline and binary garbage between replies", .enabled(if: ready))
         func hostileModem() async throws {
             let w = try await HostileWorld()

@@ -26,6 +26,18 @@ extension AgentCore {
 
     // MARK: - One received SMS
 
+    /// The listed messages minus those already judged that the modem refused to delete (which are forgotten once
+    /// they leave the listing).
+    func notYetJudged(_ listed: [StoredMessage]) -> [StoredMessage] {
+        var still: [Int: StoredMessage.Content] = [:]
+        for m in listed where undeletableSMS[m.index] == m.content { still[m.index] = m.content }
+        undeletableSMS = still
+        return listed.filter { undeletableSMS[$0.index] != $0.content }
+    }
+
+    /// Remembers a judged message that the modem refused to delete.
+    func rememberUndeletable(_ message: StoredMessage) { undeletableSMS[message.index] = message.content }
+
     /// Judges one stored message and acts on it. Called before the message is deleted; the replay
     /// cache is saved first, so a crash between here and the delete cannot obey it twice.
     func process(_ stored: StoredMessage) async {

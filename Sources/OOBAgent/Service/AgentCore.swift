@@ -67,6 +67,9 @@ actor AgentCore {
 
     /// Counters for tests and benchmarks.
     var processedSMS = 0
+    /// Stored messages already judged that the modem refused to delete (index and content as listed; the status
+    /// changes once read): not judged again while they stay; forgotten once they leave the listing.
+    var undeletableSMS: [Int: StoredMessage.Content] = [:]
 
     init(
         config: AgentConfiguration, logger: Logger, clock: any AgentClock, notifier: SystemdNotifier,

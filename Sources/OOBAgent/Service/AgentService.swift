@@ -271,8 +271,10 @@ public final class AgentService: Service, Sendable {
                 default: true
                 }
             }
-            if received.isEmpty { return }
-            for var message in received.sorted(by: { $0.index < $1.index }) {
+            let fresh = await core.notYetJudged(received)
+            if fresh.isEmpty { return }
+            for listed in fresh.sorted(by: { $0.index < $1.index }) {
+                var message = listed
                 // Text mode: only +CMGR tells the first octet (is it a multipart part?); the listing does not.
                 if case .text = message.content, let detailed = try await modem.readMessage(index: message.index),
                     case .text = detailed.content
@@ -280,7 +282,16 @@ public final class AgentService: Service, Sendable {
                     message = detailed
                 }
                 await core.process(message)
-                try await modem.deleteMessage(index: message.index)
+                do {
+                    try await modem.deleteMessage(index: message.index)
+                } catch let error as ATModemError where error.finalResult != nil {
+                    // The modem answered and refused (a corrupt record, a firmware bug): the port works, so the
+                    // SMS after this one must not wait for it. It is not judged again while it stays.
+                    logger.warning(
+                        "SMS not deleted: the modem refuses to delete it; it is not judged again",
+                        metadata: ["sms.index": "\(message.index)", "error": "\(error)"])
+                    await core.rememberUndeletable(listed)
+                }
             }
         }
     }

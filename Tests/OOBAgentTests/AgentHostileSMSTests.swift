@@ -464,6 +464,26 @@ extension AgentIntegrationSuites {
             #expect(try w.alive())
         }
 
+        @Test("an SMS the modem routes straight to the port (+CMT, as many do with class 0) is judged like a stored one", .enabled(if: ready))
+        func routedMessage() async throws {
+            let w = try await HostileWorld()
+            defer { w.stop() }
+            let pdu = RawPDU.text("STATUS \(w.code(0))", sender: w.ownerSender, at: w.at(0), dcs: 0x10)
+            w.h.emulator.emitUnsolicited("+CMT: ,\(pdu.count / 2 - 1)\r\n\(pdu)")
+            #expect(await eventually { w.h.sentTexts().contains { $0.hasPrefix("STATUS ") } }, "\(w.log)")
+            // The network repeats it (or the modem routes it again): no second reply.
+            w.h.emulator.emitUnsolicited("+CMT: ,\(pdu.count / 2 - 1)\r\n\(pdu)")
+            // A routed PDU that does not decode, and one from a stranger: logged, no reply.
+            w.h.emulator.emitUnsolicited("+CMT: ,20\r\n0004ZZ")
+            let stranger = RawPDU.text("STATUS \(w.code(1))", sender: RawPDU.international(AgentHarness.stranger), at: w.at(1))
+            w.h.emulator.emitUnsolicited("+CMT: ,\(stranger.count / 2 - 1)\r\n\(stranger)")
+            #expect(await eventually { w.logLine("malformed SMS deleted", "sms.index=routed") }, "\(w.log)")
+            #expect(await eventually { w.logLine("SMS ignored", "duplicate delivery") }, "\(w.log)")
+            #expect(await eventually { w.logLine("SMS ignored", "sender not in auth.senders") }, "\(w.log)")
+            #expect(w.h.sentTexts().count == 1, "\(w.h.sent)")
+            try await w.finalUP(step: 2)
+        }
+
         @Test("a hostile modem: a huge line without newline and binary garbage between replies", .enabled(if: ready))
         func hostileModem() async throws {
             let w = try await HostileWorld()

@@ -41,28 +41,13 @@ extension AgentCore {
     /// Judges one stored message and acts on it. Called before the message is deleted; the replay
     /// cache is saved first, so a crash between here and the delete cannot obey it twice.
     func process(_ stored: StoredMessage) async {
-        processedSMS += 1
         let sms: InboundSMS
         switch stored.content {
         case .pdu(let hex):
-            let decoded: DecodedPDU
-            do {
-                decoded = try PDUDecoder.decode(hex: hex)
-            } catch {
-                logger.info("malformed SMS deleted", metadata: ["sms.index": "\(stored.index)", "error": "\(error)"])
-                logger.trace("malformed PDU", metadata: ["sms.pdu": "\(hex)"])
-                return
-            }
-            guard case .deliver(let d) = decoded.pdu else {
-                logger.info("non-DELIVER PDU deleted", metadata: ["sms.index": "\(stored.index)"])
-                return
-            }
-            sms = InboundSMS(
-                sender: d.sender, text: d.userData.text, timestamp: d.timestamp.secondsSince1970,
-                utcOffsetMinutes: d.timestamp.utcOffsetMinutes, isMultipart: d.userData.concat != nil,
-                senderIsAlphanumeric: d.senderIsAlphanumeric
-            )
+            await process(pdu: hex, slot: "\(stored.index)")
+            return
         case .text(let t):
+            processedSMS += 1
             guard let ts = t.timestamp, let unix = ts.unixTime else {
                 logger.info("text-mode SMS without a timestamp deleted", metadata: ["sms.index": "\(stored.index)"])
                 return
@@ -80,10 +65,34 @@ extension AgentCore {
                 isMultipart: firstOctet & 0x40 != 0, senderIsInternational: typeOfAddress & 0x70 == 0x10,
                 senderIsAlphanumeric: typeOfAddress & 0x70 == 0x50)
         default:
+            processedSMS += 1
             logger.info("unreadable SMS entry deleted", metadata: ["sms.index": "\(stored.index)"])
             return
         }
         await process(sms)
+    }
+
+    /// Judges one PDU: from the storage (`slot` is its index) or routed straight to the port by `+CMT`
+    /// (`slot` is `routed`; nothing to delete then).
+    func process(pdu hex: String, slot: String) async {
+        processedSMS += 1
+        let decoded: DecodedPDU
+        do {
+            decoded = try PDUDecoder.decode(hex: hex)
+        } catch {
+            logger.info("malformed SMS deleted", metadata: ["sms.index": "\(slot)", "error": "\(error)"])
+            logger.trace("malformed PDU", metadata: ["sms.pdu": "\(hex)"])
+            return
+        }
+        guard case .deliver(let d) = decoded.pdu else {
+            logger.info("non-DELIVER PDU deleted", metadata: ["sms.index": "\(slot)"])
+            return
+        }
+        await process(
+            InboundSMS(
+                sender: d.sender, text: d.userData.text, timestamp: d.timestamp.secondsSince1970,
+                utcOffsetMinutes: d.timestamp.utcOffsetMinutes, isMultipart: d.userData.concat != nil,
+                senderIsAlphanumeric: d.senderIsAlphanumeric))
     }
 
     /// Judges one SMS and obeys it if it is authenticated.

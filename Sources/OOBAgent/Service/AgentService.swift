@@ -215,7 +215,16 @@ public final class AgentService: Service, Sendable {
             group.addTask {
                 for await event in modem.unsolicited {
                     switch event {
-                    case .newMessage, .storageFull, .messageRouted: wake.yield()
+                    case .newMessage, .storageFull: wake.yield()
+                    // +CMT: routed to the port, not stored (many modems do this with class 0), so no drain will find
+                    // it: judged here. A text-mode +CMT's header (the sender) is not kept by the parser: ignored.
+                    case .messageRouted(let body):
+                        if await modem.mode == .pdu {
+                            await core.process(pdu: body, slot: "routed")
+                        } else {
+                            self.logger.warning("SMS routed to the port in text mode (+CMT) ignored: its sender is unknown")
+                        }
+                        wake.yield()
                     case .signal(let q): await core.noteSignal(q.dBm)
                     // ^SYSSTART: the modem restarted and forgot its settings (+CNMI, storage): initialise it again.
                     case .boot: throw AgentError(.io, "the modem restarted (^SYSSTART); initialising it again")

@@ -40,6 +40,32 @@ struct HostileInputTests {
         #expect(unclocked.evaluate(sms, clock: .unknown) == .obey(.status, sender: PhoneNumber("+4791234567")!))
     }
 
+    @Test("a flood of SMS under an allowed number does not push a used code out of the replay cache")
+    func replayCacheFlood() throws {
+        let owner = PhoneNumber("+4791234567")!
+        let second = PhoneNumber("+46701234567")!
+        var auth = CommandAuthenticator(
+            senders: [owner, second], verifier: .totp(try TOTP(base32: Self.secret), window: 300), maxAge: .seconds(900))
+        let t: Int64 = 1_790_000_000
+        let code = try TOTP(base32: Self.secret).code(at: t)
+        #expect(auth.evaluate(InboundSMS(sender: owner.e164, text: "UP \(code)", timestamp: t), clock: .system(t)) == .obey(.up(minutes: nil), sender: owner))
+        // 1200 SMS with the other allowed number as the sender (anyone can set it through a gateway), each a new
+        // text: that number is locked out, the owner's is not.
+        for i in 0..<1200 {
+            _ = auth.evaluate(InboundSMS(sender: second.e164, text: "flood \(i)", timestamp: t + 1), clock: .system(t + 1))
+        }
+        #expect(auth.replayCache.entries.count <= 1000)
+        // The intercepted command sent again a minute later, restamped by the service centre: still a replay.
+        let replay = InboundSMS(sender: owner.e164, text: "UP \(code)", timestamp: t + 60)
+        #expect(auth.evaluate(replay, clock: .system(t + 60)) == .ignore(.replayed))
+        // And the same after a restart (the cache as saved and loaded).
+        var restarted = CommandAuthenticator(
+            senders: [owner, second], verifier: .totp(try TOTP(base32: Self.secret), window: 300), maxAge: .seconds(900))
+        restarted.replayCache = ReplayCache(serialized: auth.replayCache.serialized())
+        let again = InboundSMS(sender: owner.e164, text: "up \(code)", timestamp: t + 90)
+        #expect(restarted.evaluate(again, clock: .system(t + 90)) == .ignore(.replayed))
+    }
+
     @Test("the decoder reports an alphanumeric sender as such")
     func decoderSenderType() throws {
         // SCA 00, DELIVER, TP-OA: 14 semi-octets, type D0, "+4791234567" in packed GSM 7-bit; PID, DCS, SCTS, "A".

@@ -49,6 +49,12 @@ let package = Package(
             pkgConfig: "libudev",
             providers: [.apt(["libudev-dev"])]
         ),
+        /// libssl for the HTTPS webhook; only Sources/OOBAgent/TLS/ imports it.
+        .systemLibrary(
+            name: "COpenSSL",
+            pkgConfig: "openssl",
+            providers: [.apt(["libssl-dev"])]
+        ),
 
         // MARK: - Libraries
         /// termios serial ports and ptys, shared by ATModem, SerialConsole, PowerControl and the emulator.
@@ -69,7 +75,7 @@ let package = Package(
         .target(
             name: "OOBAgent",
             dependencies: [
-                "ATModem", "Tunnel", "SerialConsole", "CellularLink", "PowerControl", log, systemPackage,
+                "ATModem", "Tunnel", "SerialConsole", "CellularLink", "PowerControl", "COpenSSL", log, systemPackage,
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -143,6 +149,7 @@ let package = Package(
             name: "OOBAgentTests",
             dependencies: [
                 "OOBAgent", "ModemEmulator", "OOBTestSupport", "ATModem", "SerialIO", "PowerControl", "Spawn", log, systemPackage,
+                "SerialConsole",
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings

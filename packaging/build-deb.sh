@@ -47,7 +47,7 @@ install -d "$pkg/DEBIAN"
 mkdir -p "$stage/debian"
 touch "$stage/debian/control"
 shlibs=$(cd "$stage" && dpkg-shlibdeps -O "$pkg/usr/bin/oob-agent" 2>/dev/null | sed -n 's/^shlibs:Depends=//p')
-depends="${shlibs:+$shlibs, }libssh2-1, libudev1, ppp"
+depends="${shlibs:+$shlibs, }libssh2-1, libudev1, libssl3, ca-certificates, ppp"
 installed_size=$(du -ks "$pkg" | cut -f1)
 cat >"$pkg/DEBIAN/control" <<CONTROL
 Package: oob-agent

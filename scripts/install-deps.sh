@@ -6,6 +6,9 @@ packages=(
     pkg-config
     libssh2-1-dev     # the tunnel (CLibSSH2)
     libudev-dev       # device discovery (CUdev)
+    libssl-dev        # the HTTPS webhook (COpenSSL)
+    openssl           # the webhook tests' CA and server certificates
+    ca-certificates   # the system trust store the HTTPS webhook verifies against
     openssh-server    # the tests' and the demo's throwaway jump host on loopback
     openssh-client    # ssh-keygen, and `ssh -R` as the benchmark's peer
     iproute2          # ip netns / veth for the link tests

@@ -2,6 +2,16 @@ public import Logging
 public import ServiceLifecycle
 import Synchronization
 
+/// Where the relay's device is, as device discovery says: the daemon keeps a `console.device` given as `"auto"`
+/// or a device match resolved and tells the relay with ``ConsoleRelay/useDevice(_:)``.
+public enum ConsoleDeviceTarget: Hashable, Sendable {
+    /// Use the device at this path: reopen it now if it is not open, or move to it (closing the old one).
+    case path(String)
+    /// The device is gone and not to be retried until a `.path` names it again; `reason` is shown to attached
+    /// clients, in the console log and in `status`.
+    case gone(reason: String)
+}
+
 /// Figures of a running relay, for `status` and tests.
 public struct ConsoleRelayStatistics: Hashable, Sendable {
     /// The socket is bound and listening.
@@ -22,6 +32,11 @@ public struct ConsoleRelayStatistics: Hashable, Sendable {
     public var droppedClients = 0
     /// Breaks sent to the device.
     public var breaksSent = 0
+    /// The device path the relay uses now (open, or being reopened); nil while it waits for the device to be found
+    /// again (see ``ConsoleRelay/useDevice(_:)``).
+    public var devicePath: String?
+    /// Why the relay waits for its device (it was unplugged and discovery does not find it), nil otherwise.
+    public var waitingReason: String?
 
     /// Creates empty figures.
     public init() {}
@@ -34,7 +49,9 @@ public struct ConsoleRelayStatistics: Hashable, Sendable {
 /// (mode 0660 by default, owner and group configurable; each peer identified by `SO_PEERCRED`). One client at a
 /// time holds the writer's seat; the others are read-only spectators (`ConsoleRelayStateMachine`). A vanished
 /// device (a USB-serial adapter unplugged or reset) is reopened by path with exponential backoff while clients
-/// stay attached and see a notice. The wire protocol is `ConsoleFrame` (docs/console.md).
+/// stay attached and see a notice. A device found by discovery (the daemon's `console.device = "auto"` or a match)
+/// is moved with ``useDevice(_:)``: to the path it came back at, or to waiting while it is gone. The wire protocol is
+/// `ConsoleFrame` (docs/console.md).
 ///
 /// ## Backpressure policy: the device and the writer never wait for a slow reader
 /// Device output is read as soon as the kernel has it, whoever watches. Every client has a bounded output queue
@@ -59,6 +76,7 @@ public final class ConsoleRelay: Service {
     public let configuration: ConsoleRelayConfiguration
     private let logger: Logger
     private let box = StatisticsBox()
+    private let target = TargetBox()
 
     /// Creates a relay; nothing is opened until `run()`.
     /// - Parameters:
@@ -76,6 +94,16 @@ public final class ConsoleRelay: Service {
     /// Current figures (updated by the relay thread after each poll round).
     public var statistics: ConsoleRelayStatistics { box.state.withLock { $0 } }
 
+    /// Points the relay at its device's current path, or tells it the device is gone (see ``ConsoleDeviceTarget``).
+    ///
+    /// For a device found by discovery: after a USB-serial adapter came back under another name the relay closes
+    /// the old path, opens the new one, marks the log and tells attached clients; while it is gone the relay does
+    /// not retry the old path, and says why. Callable before ``run()`` (the first open then uses it) and from any
+    /// thread; the latest call wins.
+    public func useDevice(_ device: ConsoleDeviceTarget) {
+        target.set(device)
+    }
+
     /// Binds the socket, opens the log, then relays until the task is cancelled or a graceful shutdown begins.
     ///
     /// A device that is missing or busy at start does not fail the relay: it is retried with backoff, and
@@ -83,8 +111,10 @@ public final class ConsoleRelay: Service {
     /// - Throws: `SerialConsoleError` when the socket cannot be bound (`.alreadyRunning`, `.permissionDenied`,
     ///   `.socket`), the log cannot be opened (`.log`), or the device rejects the line settings (`.device`).
     public func run() async throws {
-        let loop = try RelayLoop(configuration: configuration, logger: logger, statistics: box)
+        let loop = try RelayLoop(configuration: configuration, logger: logger, statistics: box, target: target)
         let stopper = loop.stopper
+        target.attach(stopper)
+        defer { target.attach(nil) }
         let handoff = LoopHandoff(loop: loop)
         try await withTaskCancellationOrGracefulShutdownHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
@@ -109,6 +139,31 @@ public final class ConsoleRelay: Service {
 /// The figures, shared between the relay thread (writer) and any caller (reader).
 final class StatisticsBox: Sendable {
     let state = Mutex(ConsoleRelayStatistics())
+}
+
+/// The device target handed from ``ConsoleRelay/useDevice(_:)`` to the relay thread, which takes it each round.
+final class TargetBox: Sendable {
+    private let state = Mutex<(pending: ConsoleDeviceTarget?, stopper: RelayStopper?)>((nil, nil))
+
+    func set(_ target: ConsoleDeviceTarget) {
+        let stopper = state.withLock {
+            $0.pending = target
+            return $0.stopper
+        }
+        stopper?.wake()
+    }
+
+    /// The target set since the last call, if any.
+    func take() -> ConsoleDeviceTarget? {
+        state.withLock { state in
+            defer { state.pending = nil }
+            return state.pending
+        }
+    }
+
+    func attach(_ stopper: RelayStopper?) {
+        state.withLock { $0.stopper = stopper }
+    }
 }
 
 /// Wakes the relay thread and tells it to stop; safe from any thread.

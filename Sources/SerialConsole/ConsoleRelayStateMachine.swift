@@ -46,6 +46,11 @@ public enum ConsoleEvent: Hashable, Sendable {
     case deviceLost(reason: String)
     /// The device is back.
     case deviceBack
+    /// The device is gone and discovery no longer finds it (the adapter was unplugged): not retried until it is
+    /// found again.
+    case deviceWaiting(reason: String)
+    /// The device came back under another path (a USB-serial adapter re-enumerated, ttyUSB0 → ttyUSB3).
+    case deviceMoved(from: String, to: String)
 
     /// The text of the event's mark in the console log.
     public var logText: String {
@@ -57,6 +62,8 @@ public enum ConsoleEvent: Hashable, Sendable {
         case .breakSent(let by): return "break by \(by)"
         case .deviceLost(let reason): return "device lost: \(reason)"
         case .deviceBack: return "device back"
+        case .deviceWaiting(let reason): return "device gone: \(reason)"
+        case .deviceMoved(let from, let to): return "device now at \(to) (was \(from))"
         }
     }
 }
@@ -106,6 +113,8 @@ public struct ConsoleRelayStateMachine: Sendable {
         case present
         /// Gone; the relay is reopening it. Carries the reason for notices.
         case absent(String)
+        /// Gone, and not retried until discovery finds it again. Carries the reason for notices.
+        case waiting(String)
     }
 
     private var clients: [ConsoleClientID: ClientState] = [:]
@@ -196,8 +205,13 @@ public struct ConsoleRelayStateMachine: Sendable {
             actions.append(.welcome(id, role: .writer))
             actions.append(.record(.attached(peer, .writer)))
         }
-        if case .absent(let reason) = device {
+        switch device {
+        case .present: break
+        case .absent(let reason):
             actions.append(.notify(id, ConsoleNotice(.deviceLost, "the console device is not open (\(reason)); retrying")))
+        case .waiting(let reason):
+            actions.append(
+                .notify(id, ConsoleNotice(.deviceLost, "the console device is gone (\(reason)); waiting for it to come back")))
         }
         return actions
     }
@@ -213,7 +227,7 @@ public struct ConsoleRelayStateMachine: Sendable {
         case .writer:
             switch device {
             case .present: return .forwardInput
-            case .absent(let reason):
+            case .absent(let reason), .waiting(let reason):
                 return .refuseInput(
                     id, ConsoleNotice(.inputRefused, "input discarded: the console device is gone (\(reason))"))
             }
@@ -232,7 +246,7 @@ public struct ConsoleRelayStateMachine: Sendable {
             switch device {
             case .present:
                 return [.sendBreak, .record(.breakSent(by: peer)), .notify(id, ConsoleNotice(.breakSent, "break sent"))]
-            case .absent(let reason):
+            case .absent(let reason), .waiting(let reason):
                 return [
                     .refuseInput(id, ConsoleNotice(.inputRefused, "break not sent: the console device is gone (\(reason))"))
                 ]
@@ -264,6 +278,8 @@ public struct ConsoleRelayStateMachine: Sendable {
         case .absent:
             device = .absent(reason)
             return []
+        case .waiting:
+            return []
         case .present:
             device = .absent(reason)
             return [.record(.deviceLost(reason: reason))]
@@ -273,15 +289,35 @@ public struct ConsoleRelayStateMachine: Sendable {
         }
     }
 
+    /// The device is gone and discovery no longer finds it (its adapter was unplugged): the relay stops reopening
+    /// it until it is found again; attached clients are told once.
+    public mutating func deviceWaiting(reason: String) -> [Action] {
+        if device == .waiting(reason) { return [] }
+        device = .waiting(reason)
+        return [.record(.deviceWaiting(reason: reason))]
+            + notifyOthers(
+                except: nil,
+                ConsoleNotice(.deviceLost, "console device gone (\(reason)); waiting for it to come back, stay attached"))
+    }
+
     /// The device is open (first open, or back after a loss).
     public mutating func deviceOpened(firstTime: Bool) -> [Action] {
         switch device {
         case .present: return []
-        case .absent:
+        case .absent, .waiting:
             device = .present
             if firstTime { return [] }
             return [.record(.deviceBack)] + notifyOthers(except: nil, ConsoleNotice(.deviceBack, "console device back"))
         }
+    }
+
+    /// The device is open at `path`, which differs from `previous` (it came back under another name): like
+    /// ``deviceOpened(firstTime:)`` after a loss, and the log and the clients are told the new path.
+    public mutating func deviceOpened(at path: String, previous: String) -> [Action] {
+        if device == .present { return [] }
+        device = .present
+        return [.record(.deviceMoved(from: previous, to: path))]
+            + notifyOthers(except: nil, ConsoleNotice(.deviceBack, "console device back at \(path) (was \(previous))"))
     }
 
     // MARK: - Helpers

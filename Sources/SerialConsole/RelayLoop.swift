@@ -88,7 +88,7 @@ extension ClientConnection: Sendable {}
 /// the poll loop on its own thread. See `ConsoleRelay` for the policies it implements.
 final class RelayLoop {
     let configuration: ConsoleRelayConfiguration
-    let logger: Logger
+    private(set) var logger: Logger
     let stopper: RelayStopper
     private let statistics: StatisticsBox
 
@@ -96,6 +96,14 @@ final class RelayLoop {
     private var listener: CInt = -1
     private var device: ConsoleDevice?
     private var deviceEverOpened = false
+    /// Where discovery's device targets arrive (``ConsoleRelay/useDevice(_:)``).
+    private let target: TargetBox
+    /// The device path in use: the configured one, or the last one discovery named.
+    private var devicePath: String
+    /// Set while the device is gone and discovery has not found it again: no reopening meanwhile.
+    private var waiting: String?
+    /// The path the device was open at before discovery moved it (for the "now at" notice).
+    private var movedFrom: String?
     private var reopenAt: Int64 = 0
     private var reopenDelay: Int
     private var lastDeviceError: String?
@@ -120,8 +128,12 @@ final class RelayLoop {
     private static let closingGraceNanoseconds: Int64 = 2_000_000_000
 
     /// Creates the loop: opens the log and binds the socket (so their errors reach `run()`'s caller).
-    init(configuration: ConsoleRelayConfiguration, logger: Logger, statistics: StatisticsBox) throws(SerialConsoleError) {
+    init(
+        configuration: ConsoleRelayConfiguration, logger: Logger, statistics: StatisticsBox, target: TargetBox = TargetBox()
+    ) throws(SerialConsoleError) {
         self.configuration = configuration
+        self.target = target
+        self.devicePath = configuration.devicePath
         self.logger = logger
         self.statistics = statistics
         self.reopenDelay = configuration.reopenInitialDelayMilliseconds
@@ -134,6 +146,8 @@ final class RelayLoop {
         }
         try bindListener()
         counters.listening = true
+        // A device target given before the start (the relay may start waiting for its device).
+        applyTarget(starting: true)
         publishStatistics()
     }
 
@@ -218,9 +232,14 @@ final class RelayLoop {
         logger.info(
             "Console relay started",
             metadata: ["console.socket": "\(configuration.socketPath)", "console.baud": "\(configuration.serial.baudRate)"])
-        log?.mark("relay started on \(configuration.devicePath) at \(configuration.serial.baudRate) baud")
+        applyTarget(starting: true)
+        if let waiting {
+            log?.mark("relay started without its device (\(waiting)) at \(configuration.serial.baudRate) baud")
+        } else {
+            log?.mark("relay started on \(devicePath) at \(configuration.serial.baudRate) baud")
+        }
         var result: Result<Void, SerialConsoleError> = .success(())
-        if let fatal = openDevice() {
+        if waiting == nil, let fatal = openDevice() {
             result = .failure(fatal)
         }
         var fds: [pollfd] = []
@@ -272,7 +291,8 @@ final class RelayLoop {
                 }
                 if fds[1].revents & Int16(POLLIN) != 0 { acceptClients(now: now) }
             }
-            if device == nil && Monotonic.now() >= reopenAt, let fatal = openDevice() {
+            applyTarget(starting: false)
+            if device == nil && waiting == nil && Monotonic.now() >= reopenAt, let fatal = openDevice() {
                 result = .failure(fatal)
             }
             expireClients(now: Monotonic.now())
@@ -281,10 +301,12 @@ final class RelayLoop {
         return result
     }
 
+    /// How long poll(2) may sleep: until the next reopen or client deadline, and with none, until an fd or the
+    /// stopper wakes the loop (an idle relay does not tick).
     private func pollTimeout() -> CInt {
         let now = Monotonic.now()
-        var deadline = now + 1_000_000_000
-        if device == nil { deadline = min(deadline, reopenAt) }
+        var deadline = Int64.max
+        if device == nil && waiting == nil { deadline = min(deadline, reopenAt) }
         for client in clients.values {
             if let closing = client.closingDeadline {
                 deadline = min(deadline, closing)
@@ -292,7 +314,9 @@ final class RelayLoop {
                 deadline = min(deadline, client.helloDeadline)
             }
         }
-        return CInt(max(0, (deadline - now + 999_999) / 1_000_000))
+        if deadline == Int64.max { return -1 }
+        guard deadline > now else { return 0 }
+        return CInt(min(Int64(CInt.max), (deadline - now + 999_999) / 1_000_000))
     }
 
     /// Closes everything: clients (with a notice), the device, the log, the socket (and its file).
@@ -329,6 +353,8 @@ final class RelayLoop {
         counters.attachedClients = clients.values.filter { $0.attached }.count
         counters.writer = machine.writerPeer
         counters.deviceOpen = device != nil
+        counters.devicePath = waiting == nil ? devicePath : nil
+        counters.waitingReason = waiting
         let snapshot = counters
         statistics.state.withLock { $0 = snapshot }
     }
@@ -338,7 +364,7 @@ final class RelayLoop {
     /// Tries to open the device; returns an error only when retrying cannot help (settings rejected, not a tty).
     private func openDevice() -> SerialConsoleError? {
         switch ConsoleDevice.open(
-            path: configuration.devicePath, configuration: configuration.serial, exclusive: configuration.exclusive)
+            path: devicePath, configuration: configuration.serial, exclusive: configuration.exclusive)
         {
         case .success(let opened):
             device = opened
@@ -350,7 +376,12 @@ final class RelayLoop {
             } else {
                 logger.info("Console device open")
             }
-            perform(machine.deviceOpened(firstTime: !deviceEverOpened))
+            if let previous = movedFrom, previous != devicePath {
+                perform(machine.deviceOpened(at: devicePath, previous: previous))
+            } else {
+                perform(machine.deviceOpened(firstTime: !deviceEverOpened))
+            }
+            movedFrom = nil
             deviceEverOpened = true
             // What the kernel buffered before the open is console output too: read it now.
             readDevice()
@@ -372,6 +403,38 @@ final class RelayLoop {
             reopenDelay = min(reopenDelay * 2, configuration.reopenMaximumDelayMilliseconds)
             return nil
         }
+    }
+
+    /// Takes the device target discovery set (``ConsoleRelay/useDevice(_:)``), if any: moves to a new path at once,
+    /// or stops retrying a device that is gone.
+    private func applyTarget(starting: Bool) {
+        guard let next = target.take() else { return }
+        switch next {
+        case .path(let path):
+            if path == devicePath && waiting == nil { return }
+            if path != devicePath {
+                if device != nil { deviceLost("the device moved to \(path)") }
+                if deviceEverOpened && movedFrom == nil { movedFrom = devicePath }
+                logger.info(
+                    "Console device path changed", metadata: ["console.from": "\(devicePath)", "console.to": "\(path)"])
+                devicePath = path
+                logger[metadataKey: "console.device"] = "\(path)"
+            }
+            waiting = nil
+            lastDeviceError = nil
+            reopenDelay = configuration.reopenInitialDelayMilliseconds
+            reopenAt = Monotonic.now()
+        case .gone(let reason):
+            if waiting == reason { return }
+            if device != nil { deviceLost(reason) }
+            waiting = reason
+            if !deviceEverOpened { logger[metadataKey: "console.device"] = "none" }
+            logger.info("Console device gone; waiting for it to be found again", metadata: ["console.reason": "\(reason)"])
+            let actions = machine.deviceWaiting(reason: reason)
+            // At the start the "relay started without its device" mark says it.
+            perform(starting ? actions.filter { if case .record = $0 { false } else { true } } : actions)
+        }
+        if !starting { publishStatistics() }
     }
 
     private func deviceLost(_ reason: String) {
@@ -552,7 +615,7 @@ final class RelayLoop {
                 guard let client = clients[id] else { continue }
                 client.attached = true
                 var bytes: [UInt8] = []
-                ConsoleFrame.welcome(ConsoleWelcome(role: role, device: configuration.devicePath)).encode(into: &bytes)
+                ConsoleFrame.welcome(ConsoleWelcome(role: role, device: devicePath)).encode(into: &bytes)
                 let replay = scrollback.suffix(Int(min(UInt32(Int32.max), helloScrollbackLimit)))
                 ConsoleFrame.scrollbackBegin(byteCount: UInt32(replay.count)).encode(into: &bytes)
                 if !replay.isEmpty { ConsoleFrame.appendData(ConsoleFrame.FrameType.output, replay, into: &bytes) }

@@ -1,6 +1,7 @@
 import ATModem
 import ArgumentParser
 import Foundation
+import OOBAgent
 
 /// `oob-agent devices`: the USB serial ports and network interfaces present, with the role each one seems to have.
 struct DevicesCommand: AsyncParsableCommand {
@@ -27,6 +28,23 @@ struct DevicesCommand: AsyncParsableCommand {
     @Flag(name: .customLong("udev-rules"), help: "Print etc/udev/90-oob-agent.rules filled in for the devices found.")
     var udevRules = false
 
+    @OptionGroup var global: GlobalOptions
+
+    /// The device paths (symlinks resolved) the running daemon uses, with the config key each is for; empty when no
+    /// configuration or no daemon answers within 2 s.
+    func daemonUse() -> [String: String] {
+        guard let config = try? ConfigurationLoader.load(path: global.config),
+            let response = try? ControlClient.send(
+                ControlRequest(command: "status"), to: config.state.controlSocket, timeout: .seconds(2)),
+            let status = response.status
+        else { return [:] }
+        var use: [String: String] = [:]
+        for (path, key) in status.devicesInUse { use[Self.canonical(path)] = key }
+        return use
+    }
+
+    static func canonical(_ path: String) -> String { URL(fileURLWithPath: path).resolvingSymlinksInPath().path }
+
     func run() async throws {
         var devices: [DiscoveredDevice]
         do {
@@ -48,8 +66,10 @@ struct DevicesCommand: AsyncParsableCommand {
             print(UdevRules.render(modem: modem, console: console))
             return
         }
+        let inUse = daemonUse()
+        func use(_ d: DiscoveredDevice) -> String? { d.path.flatMap { inUse[Self.canonical($0)] } }
         if json {
-            let rows = devices.map { DeviceJSON($0, probe: probes[$0.syspath]) }
+            let rows = devices.map { DeviceJSON($0, probe: probes[$0.syspath], inUse: use($0)) }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             print(String(decoding: try encoder.encode(rows), as: UTF8.self))
@@ -68,6 +88,7 @@ struct DevicesCommand: AsyncParsableCommand {
             if let i = d.interfaceNumber { head += " if\(i)" }
             head += "  \(d.driver ?? "-")  \(d.role)"
             if let outcome = probes[d.syspath] { head += " [\(outcome)]" }
+            if let key = use(d) { head += "  (in use: \(key))" }
             print(head)
             let product = [d.manufacturer, d.model].compactMap { $0 }.joined(separator: " ")
             if !product.isEmpty { print("    device:  \(product)\(d.serial.map { " (serial \($0))" } ?? "")") }
@@ -100,8 +121,10 @@ private struct DeviceJSON: Encodable {
     var probe: String?
     var mm_ignored: Bool
     var syspath: String
+    var in_use: String?
 
-    init(_ d: DiscoveredDevice, probe: ProbeOutcome?) {
+    init(_ d: DiscoveredDevice, probe: ProbeOutcome?, inUse: String?) {
+        in_use = inUse
         kind = d.kind.rawValue
         name = d.name
         path = d.path
@@ -125,7 +148,7 @@ private struct DeviceJSON: Encodable {
 
     private enum CodingKeys: String, CodingKey {
         case kind, name, path, vendor_id, product_id, manufacturer, model, serial, interface, driver, by_id, role
-        case confidence, reason, match, fix, probe, mm_ignored, syspath
+        case confidence, reason, match, fix, probe, mm_ignored, syspath, in_use
     }
 
     /// Every key is always present (null when unknown), so scripts can rely on the shape.
@@ -150,5 +173,6 @@ private struct DeviceJSON: Encodable {
         try c.encode(probe, forKey: .probe)
         try c.encode(mm_ignored, forKey: .mm_ignored)
         try c.encode(syspath, forKey: .syspath)
+        try c.encode(in_use, forKey: .in_use)
     }
 }

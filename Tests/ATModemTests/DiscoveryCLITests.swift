@@ -16,7 +16,7 @@ struct DiscoveryCLITests {
         let rows = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [[String: Any]])
         let keys: Set<String> = [
             "kind", "name", "path", "vendor_id", "product_id", "manufacturer", "model", "serial", "interface", "driver",
-            "by_id", "role", "confidence", "reason", "match", "fix", "probe", "mm_ignored", "syspath",
+            "by_id", "role", "confidence", "reason", "match", "fix", "probe", "mm_ignored", "syspath", "in_use",
         ]
         for row in rows { #expect(Set(row.keys) == keys) }
         let ttys = Set(rows.filter { $0["kind"] as? String == "tty" }.compactMap { $0["name"] as? String })

@@ -48,9 +48,21 @@ extension AgentIntegrationSuites {
             feed.yield(.removed(syspath: first.syspath))
             #expect(await eventually { h.status()?.modem.present == false })
             // Take the freed pty number, so the stick really comes back under another name (as ttyUSB2 → ttyUSB5).
-            let placeholder = try PseudoTerminal()
-            defer { placeholder.close() }
-            let newPath = try #require(h.emulator.reappear())
+            // Tests running in parallel take and free pty numbers too: keep taking (bounded) until this one is held,
+            // and should the stick still come back at the old name, unplug it and try again.
+            var placeholders: [PseudoTerminal] = []
+            defer { for p in placeholders { p.close() } }
+            while placeholders.count < 64 && !placeholders.contains(where: { $0.slavePath == firstPath }) {
+                placeholders.append(try PseudoTerminal())
+            }
+            var newPath = try #require(h.emulator.reappear())
+            var tries = 0
+            while newPath == firstPath && tries < 5 {
+                tries += 1
+                h.emulator.vanish()
+                placeholders.append(try PseudoTerminal())
+                newPath = try #require(h.emulator.reappear())
+            }
             #expect(newPath != firstPath)
             feed.yield(.added(try #require(Self.huaweiATPort(node: newPath, ttyIndex: 5))))
             #expect(await eventually { h.status()?.modem.present == true }, "the agent did not reopen the modem at \(newPath)")

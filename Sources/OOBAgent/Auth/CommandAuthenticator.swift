@@ -50,10 +50,8 @@ public struct CommandAuthenticator: Sendable {
     let maxAge: Int64
     /// Codes and messages seen; persisted by the service.
     public var replayCache: ReplayCache
-    /// Bad-code times per sender (in-memory; by the best clock or the SMS time).
-    var badCodes: [PhoneNumber: [Int64]] = [:]
-    /// Lockout end per sender.
-    var lockedUntil: [PhoneNumber: Int64] = [:]
+    /// Bad codes and lockouts per sender (by the best clock or the SMS time); persisted by the service.
+    public var lockout: LockoutLedger
 
     /// Creates an authenticator.
     /// - Parameters:
@@ -61,17 +59,25 @@ public struct CommandAuthenticator: Sendable {
     ///   - verifier: the TOTP generator or passphrase.
     ///   - maxAge: `auth.max_age`.
     ///   - replayCache: the cache loaded from `state.dir`.
-    public init(senders: [PhoneNumber], verifier: Verifier, maxAge: Duration, replayCache: ReplayCache = ReplayCache()) {
+    ///   - lockout: the bad codes and lockouts loaded from `state.dir`.
+    public init(
+        senders: [PhoneNumber], verifier: Verifier, maxAge: Duration, replayCache: ReplayCache = ReplayCache(),
+        lockout: LockoutLedger = LockoutLedger()
+    ) {
         self.senders = Set(senders)
         self.verifier = verifier
         self.maxAge = maxAge.components.seconds
         self.replayCache = replayCache
+        self.lockout = lockout
     }
 
     /// Whether `sender` is locked out at `now` (for `status`).
     public func isLockedOut(_ sender: PhoneNumber, now: Int64) -> Bool {
-        (lockedUntil[sender] ?? .min) > now
+        lockout.isLockedOut(sender, now: now)
     }
+
+    /// When the lockout of `sender` ends (Unix time), if it has one.
+    public func lockoutEnd(_ sender: PhoneNumber) -> Int64? { lockout.lockedUntil[sender] }
 
     /// Judges one SMS.
     /// - Parameters:
@@ -95,7 +101,8 @@ public struct CommandAuthenticator: Sendable {
         // The service centre stamps the time, not the sender: a stamp far ahead of a trusted clock is a broken or
         // forged PDU, and a code that matches it is one the owner's authenticator has not shown yet.
         if let t = clock.unixTime, sms.timestamp - t > maxAge { return .ignore(.future) }
-        if let until = lockedUntil[sender], until > now { return .ignore(.lockedOut) }
+        lockout.prune(now: now, period: Self.lockoutPeriod)
+        if lockout.isLockedOut(sender, now: now) { return .ignore(.lockedOut) }
 
         guard let words = SMSCommandWords(text) else {
             recordBadCode(sender, now: now)
@@ -119,7 +126,7 @@ public struct CommandAuthenticator: Sendable {
         }
         if replayCache.contains(codeKey) { return .ignore(.replayed) }
         replayCache.insert(codeKey, time: now)
-        badCodes[sender] = nil
+        lockout.clearBadCodes(sender)
         switch words.command() {
         case .success(let command): return .obey(command, sender: sender)
         case .failure(let usage): return .usage(usage, sender: sender)
@@ -128,18 +135,12 @@ public struct CommandAuthenticator: Sendable {
 
     /// True if the last bad code put `sender` into lockout (the service logs it loudly).
     public func lockoutStarted(_ sender: PhoneNumber, now: Int64) -> Bool {
-        guard let until = lockedUntil[sender] else { return false }
+        guard let until = lockout.lockedUntil[sender] else { return false }
         return until == now + Self.lockoutPeriod
     }
 
     mutating func recordBadCode(_ sender: PhoneNumber, now: Int64) {
-        var times = (badCodes[sender] ?? []).filter { now - $0 < Self.lockoutPeriod }
-        times.append(now)
-        if times.count >= Self.maxBadCodes {
-            lockedUntil[sender] = now + Self.lockoutPeriod
-            times = []
-        }
-        badCodes[sender] = times
+        lockout.recordBadCode(sender, now: now, limit: Self.maxBadCodes, period: Self.lockoutPeriod)
     }
 
     static func digest(_ text: String) -> String {

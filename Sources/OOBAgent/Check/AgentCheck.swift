@@ -99,13 +99,8 @@ public enum AgentCheck {
                 )
             )
         }
-        if let hook = config.notify.webhook, hook.hasPrefix("https://") {
-            out.append(
-                .init(
-                    .warning,
-                    "notify.webhook = \"\(hook)\": HTTPS is not supported yet, the webhook will not be sent; fix: use an http:// endpoint reachable over the cellular link"
-                )
-            )
+        if let ca = config.notify.webhookCA, let problem = TLSClientSession.caFileProblem(ca) {
+            out.append(.init(.problem, problem))
         }
         return out
     }

@@ -267,14 +267,18 @@ public struct AgentConfiguration: Sendable, Equatable {
         public var smsUp: Bool = true
         /// `notify.sms_down`, default true.
         public var smsDown: Bool = true
-        /// `notify.webhook`: optional URL for an HTTP POST on up/down.
+        /// `notify.webhook`: optional URL (`http://` or `https://`) for a POST on up/down.
         public var webhook: String?
+        /// `notify.webhook_ca`: a PEM file with the CA that signed an `https://` webhook's certificate; when set,
+        /// only it is trusted (instead of the system's trust store).
+        public var webhookCA: String?
 
         /// Creates the `[notify]` section.
-        public init(smsUp: Bool = true, smsDown: Bool = true, webhook: String? = nil) {
+        public init(smsUp: Bool = true, smsDown: Bool = true, webhook: String? = nil, webhookCA: String? = nil) {
             self.smsUp = smsUp
             self.smsDown = smsDown
             self.webhook = webhook
+            self.webhookCA = webhookCA
         }
     }
 

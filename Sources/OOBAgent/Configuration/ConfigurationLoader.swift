@@ -384,6 +384,13 @@ public enum ConfigurationLoader {
                     r.problem("webhook", .string(url), "is not an http:// or https:// URL; fix: e.g. \"http://hooks.example.net/oob\"")
                 }
             }
+            if let ca = r.path("webhook_ca", example: "/etc/oob-agent/webhook-ca.pem") {
+                if notify.webhook?.hasPrefix("https://") == true {
+                    notify.webhookCA = ca
+                } else {
+                    r.problem("webhook_ca", .string(ca), "is only used with an https:// notify.webhook; fix: remove it, or make the webhook https://")
+                }
+            }
             r.finish()
         }
 

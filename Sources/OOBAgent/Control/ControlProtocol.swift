@@ -93,14 +93,18 @@ public struct AgentStatus: Codable, Sendable, Equatable {
         public var signalDBm: Int?
         /// Network registration (`home`, `roaming`, `searching`, `denied`, `unknown`).
         public var registration: String?
+        /// The AT port the modem is open at (`modem.port` resolved), while it is present.
+        public var path: String?
 
         enum CodingKeys: String, CodingKey {
             case present
             case signalDBm = "signal_dbm"
             case registration
+            case path
         }
 
-        public init(present: Bool, signalDBm: Int?, registration: String?) {
+        public init(present: Bool, signalDBm: Int?, registration: String?, path: String? = nil) {
+            self.path = path
             self.present = present
             self.signalDBm = signalDBm
             self.registration = registration
@@ -153,6 +157,29 @@ public struct AgentStatus: Codable, Sendable, Equatable {
         }
     }
 
+    /// The router's console relay (`[console]`).
+    public struct Console: Codable, Sendable, Equatable {
+        /// `console.device` as configured: a path, `"auto"` or a device match.
+        public var device: String
+        /// The device path in use now (after a re-enumeration, the new one); null while the device is gone.
+        public var path: String?
+        /// `open`; `reopening` (the path is retried with backoff); `waiting` (the adapter is gone, and the relay
+        /// waits for discovery to find it again); `stopped` (the relay is not running).
+        public var state: String
+        /// Why the device is not open, when it is not.
+        public var detail: String?
+        /// Clients attached to the console.
+        public var clients: Int
+
+        public init(device: String, path: String?, state: String, detail: String?, clients: Int) {
+            self.device = device
+            self.path = path
+            self.state = state
+            self.detail = detail
+            self.clients = clients
+        }
+    }
+
     /// `idle`, `linking`, `verifying`, `connecting`, `active` or `tearing_down`.
     public var state: String
     public var session: Session?
@@ -165,18 +192,22 @@ public struct AgentStatus: Codable, Sendable, Equatable {
     public var clock: String
     /// The daemon's PID.
     public var pid: Int32
+    /// The console relay, when `[console]` is configured.
+    public var console: Console?
 
     enum CodingKeys: String, CodingKey {
         case state, session, modem, tunnel
         case lastSession = "last_session"
         case uptimeSeconds = "uptime_seconds"
         case clock, pid
+        case console
     }
 
     public init(
         state: String, session: Session?, modem: Modem, tunnel: Tunnel?, lastSession: LastSession?, uptimeSeconds: Int,
-        clock: String, pid: Int32
+        clock: String, pid: Int32, console: Console? = nil
     ) {
+        self.console = console
         self.state = state
         self.session = session
         self.modem = modem
@@ -185,6 +216,15 @@ public struct AgentStatus: Codable, Sendable, Equatable {
         self.uptimeSeconds = uptimeSeconds
         self.clock = clock
         self.pid = pid
+    }
+
+    /// The device paths the daemon uses now, with the config key each one is for (`modem.port`,
+    /// `console.device`): what `oob-agent devices` marks as in use.
+    public var devicesInUse: [String: String] {
+        var use: [String: String] = [:]
+        if let p = modem.path { use[p] = "modem.port" }
+        if let p = console?.path { use[p] = "console.device" }
+        return use
     }
 
     /// The human form of `status`.
@@ -205,6 +245,12 @@ public struct AgentStatus: Codable, Sendable, Equatable {
             if let e = t.lastError { lines.append("tunnel last error: \(e)") }
         }
         if let l = lastSession { lines.append("last session: ended \(l.endedAt ?? "?") (\(l.reason))") }
+        if let c = console {
+            var line = "console: \(c.path ?? "no device") (\(c.state), \(c.clients) attached)"
+            if c.path != c.device { line += " for \(c.device)" }
+            if let d = c.detail { line += ": \(d)" }
+            lines.append(line)
+        }
         lines.append("uptime: \(uptimeSeconds) s, clock: \(clock), pid \(pid)")
         return lines.joined(separator: "\n")
     }

@@ -102,12 +102,20 @@ extension AgentCore {
             logger.info("no trustworthy clock: auth.max_age not checked for this SMS", metadata: ["sms.sender": "\(sms.sender)"])
         }
         let before = authenticator.replayCache
+        let lockoutBefore = authenticator.lockout
         let decision = authenticator.evaluate(sms, clock: clockReading)
         if authenticator.replayCache != before {
             do {
                 try authenticator.replayCache.save(path: replayCachePath)
             } catch {
                 logger.error("replay cache not saved", metadata: ["error": "\(error)"])
+            }
+        }
+        if authenticator.lockout != lockoutBefore {
+            do {
+                try authenticator.lockout.save(path: lockoutPath)
+            } catch {
+                logger.error("bad-code lockout not saved", metadata: ["error": "\(error)"])
             }
         }
         // The verb as logged: anyone's first word, so cut short (the handler escapes what is left).
@@ -117,7 +125,12 @@ extension AgentCore {
             var metadata: Logger.Metadata = ["sms.sender": "\(sms.sender)", "sms.verb": "\(verb)", "sms.reason": "\(refusal.rawValue)"]
             metadata["clock"] = "\(clockReading.source)"
             switch refusal {
-            case .badCode, .lockedOut, .replayed:
+            case .lockedOut:
+                if let n = PhoneNumber(sms.sender), let until = authenticator.lockoutEnd(n) {
+                    metadata["lockout.until"] = "\(Self.iso8601(until))"
+                }
+                logger.critical("SMS refused: this sender is locked out after repeated bad codes, whatever its code", metadata: metadata)
+            case .badCode, .replayed:
                 logger.warning("SMS refused", metadata: metadata)
                 let now = clockReading.unixTime ?? sms.timestamp
                 if refusal == .badCode, let n = PhoneNumber(sms.sender), authenticator.lockoutStarted(n, now: now) {

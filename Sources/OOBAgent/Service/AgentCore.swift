@@ -20,6 +20,8 @@ actor AgentCore {
     private(set) var machine: AgentStateMachine
     var authenticator: CommandAuthenticator
     let replayCachePath: String
+    /// `state.dir/lockout`: bad codes and lockouts, kept across restarts.
+    let lockoutPath: String
     let startedMono = AgentCore.monoMillis()
 
     // What is set up.
@@ -37,6 +39,8 @@ actor AgentCore {
     var jumpHostAddress: String?
     var tunnelStarted = false
     var generation = 0
+    /// The "up" webhook went out for the running session: "down" is owed at its teardown.
+    var webhookOwed = false
 
     // Timers and helpers.
     var expiryTask: Task<Void, Never>?
@@ -70,11 +74,15 @@ actor AgentCore {
     /// Stored messages already judged that the modem refused to delete (index and content as listed; the status
     /// changes once read): not judged again while they stay; forgotten once they leave the listing.
     var undeletableSMS: [Int: StoredMessage.Content] = [:]
+    /// The console relay's figures for `status` (set when `[console]` is configured).
+    var consoleStatus: (@Sendable () -> AgentStatus.Console)?
+    /// Where `link.device` / `link.interface` matches are resolved at each attempt (nil: a fresh libudev scan).
+    var deviceScan: (@Sendable () throws -> [DiscoveredDevice])?
 
     init(
         config: AgentConfiguration, logger: Logger, clock: any AgentClock, notifier: SystemdNotifier,
-        verifier: CommandAuthenticator.Verifier, replayCache: ReplayCache, recovering: SessionRecord?,
-        power: PowerController? = nil
+        verifier: CommandAuthenticator.Verifier, replayCache: ReplayCache, lockout: LockoutLedger = LockoutLedger(),
+        recovering: SessionRecord?, power: PowerController? = nil
     ) {
         self.config = config
         self.power = power
@@ -82,8 +90,10 @@ actor AgentCore {
         self.clock = clock
         self.notifier = notifier
         self.replayCachePath = config.state.dir + "/replay-cache"
+        self.lockoutPath = config.state.dir + "/lockout"
         authenticator = CommandAuthenticator(
-            senders: config.auth.senders, verifier: verifier, maxAge: config.auth.maxAge, replayCache: replayCache
+            senders: config.auth.senders, verifier: verifier, maxAge: config.auth.maxAge, replayCache: replayCache,
+            lockout: lockout
         )
         if let record = recovering {
             let owed = record.owedSMS.compactMap { PhoneNumber($0) }.map { AgentStateMachine.Requester.sms($0) }
@@ -100,12 +110,16 @@ actor AgentCore {
     static func monoMillis() -> Int64 { Monotonic.now() / 1_000_000 }
 
     /// Resolves a device value of the configuration: a path is returned as it is, `"auto"` and matches through
-    /// libudev discovery.
+    /// libudev discovery (a fresh scan, or `scan` when given).
     /// - Throws: `DiscoveryError` naming the key and the fix when nothing (or more than one device) matches.
-    static func resolveDevice(_ value: String?, for purpose: DevicePurpose) throws -> String? {
+    static func resolveDevice(
+        _ value: String?, for purpose: DevicePurpose, scan: (@Sendable () throws -> [DiscoveredDevice])? = nil
+    ) throws -> String? {
         guard let value, !value.hasPrefix("/") else { return value }
         if purpose == .linkInterface, value != "auto", !value.contains(":") { return value }
-        return try DeviceDiscovery.resolve(value, for: purpose).path
+        guard let scan else { return try DeviceDiscovery.resolve(value, for: purpose).path }
+        let match = try DeviceMatch.parse(value)
+        return try DeviceResolver.resolve(match, for: purpose, in: match.isLiteral ? [] : scan()).path
     }
 
     func noteModemPath(_ path: String?) { modemPath = path }
@@ -168,7 +182,8 @@ actor AgentCore {
             case .reply(let requester, let reply):
                 await send(reply, to: requester)
             case .notifyWebhook(let up):
-                notifyWebhook(up: up)
+                // "down" is posted when the teardown starts, while the cellular link still carries it (tearDown()).
+                if up { notifyWebhook(up: true) }
             case .persist:
                 persist()
             }
@@ -207,8 +222,8 @@ actor AgentCore {
             // the last session is found under its new name.
             let linkConfig = LinkConfiguration(
                 mode: LinkConfiguration.Mode(rawValue: config.link.mode.rawValue) ?? .none,
-                interface: try Self.resolveDevice(config.link.interface, for: .linkInterface),
-                device: try Self.resolveDevice(config.link.device, for: .linkDevice),
+                interface: try Self.resolveDevice(config.link.interface, for: .linkInterface, scan: deviceScan),
+                device: try Self.resolveDevice(config.link.device, for: .linkDevice, scan: deviceScan),
                 atPort: modemPath ?? { if case .path(let p) = config.modem.port { return p } else { return nil } }(),
                 apn: config.link.apn, pppdPath: config.link.pppd, upTimeout: config.link.upTimeout,
                 stateDirectory: config.state.dir
@@ -367,8 +382,13 @@ actor AgentCore {
         let link = self.link
         self.tunnel = nil
         self.link = nil
+        // The "down" webhook goes out over the link while the forwards close, and the link waits for it (its deadline,
+        // 8 s, leaves the link's own teardown time within the 15 s).
+        let webhook = webhookOwed ? notifyWebhook(up: false) : nil
+        webhookOwed = false
         let finished = await Self.withDeadline(.seconds(15)) {
             if let tunnel { await tunnel.stop() }
+            await webhook?.value
             if let link { await link.down() }
         }
         // The port is pppd's no more: the modem loop reopens it, and the link-down SMS (queued while the modem was
@@ -493,17 +513,34 @@ actor AgentCore {
 
     // MARK: - Webhook
 
-    private func notifyWebhook(up: Bool) {
-        guard let url = config.notify.webhook else { return }
-        let body = ControlJSON.line(WebhookEvent(event: up ? "up" : "down", host: Environment.hostName, state: machine.stateName.rawValue))
+    /// POSTs the session's "up" or "down" to `notify.webhook` (if any) in a task of its own, bound to the link as
+    /// the tunnel is; a failure is logged and never touches the session.
+    @discardableResult
+    private func notifyWebhook(up: Bool) -> Task<Void, Never>? {
+        guard let url = config.notify.webhook else { return nil }
+        if up { webhookOwed = true }
+        let event = up ? "up" : "down"
+        let body = ControlJSON.line(WebhookEvent(event: event, host: Environment.hostName, state: machine.stateName.rawValue))
         let bind = linkInfo.flatMap { $0.interface.isEmpty ? nil : $0.interface } ?? config.link.interface
+        let address = linkInfo?.localAddress
+        // Certificates are judged by the best clock: a box without NTP has the modem's network time.
+        let verifyTime = bestClock().unixTime
+        let ca = config.notify.webhookCA
         let logger = self.logger
-        spawn { _ in
+        return Task {
             do {
-                let status = try await Webhook.post(url: url, json: body, bindInterface: bind)
-                logger.info("webhook sent", metadata: ["webhook.status": "\(status)"])
+                let status = try await Webhook.post(
+                    url: url, json: body, bindInterface: bind, bindAddress: address, caFile: ca, verifyTime: verifyTime,
+                    deadline: up ? Webhook.defaultDeadline : .seconds(8))
+                if (200..<300).contains(status) {
+                    logger.info("webhook sent", metadata: ["webhook.event": "\(event)", "webhook.status": "\(status)"])
+                } else {
+                    logger.warning(
+                        "webhook refused by the server",
+                        metadata: ["webhook.event": "\(event)", "webhook.status": "\(status)", "fix": "check the URL path and what the server expects"])
+                }
             } catch {
-                logger.warning("webhook not sent", metadata: ["error": "\(error)"])
+                logger.warning("webhook not sent", metadata: ["webhook.event": "\(event)", "error": "\(Self.describe(error))"])
             }
         }
     }
@@ -548,9 +585,12 @@ actor AgentCore {
         }
         return AgentStatus(
             state: machine.stateName.rawValue, session: session,
-            modem: .init(present: modem != nil, signalDBm: signalDBm, registration: registration), tunnel: tunnelStatus,
+            modem: .init(
+                present: modem != nil, signalDBm: signalDBm, registration: registration, path: modem != nil ? modemPath : nil),
+            tunnel: tunnelStatus,
             lastSession: machine.lastSession.map { .init(endedAt: iso($0.endedAt), reason: $0.reason) },
-            uptimeSeconds: Int((nowMono - startedMono) / 1000), clock: best.source, pid: ProcessIdentity.pid
+            uptimeSeconds: Int((nowMono - startedMono) / 1000), clock: best.source, pid: ProcessIdentity.pid,
+            console: consoleStatus?()
         )
     }
 

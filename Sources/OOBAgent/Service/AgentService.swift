@@ -16,6 +16,7 @@ public final class AgentService: Service, Sendable {
     let clock: any AgentClock
     let notifier: SystemdNotifier
     let deviceEvents: (@Sendable (Logger) throws -> AsyncStream<DeviceEvent>)?
+    let deviceScan: (@Sendable () throws -> [DiscoveredDevice])?
 
     /// Creates the service; nothing happens until ``run()``.
     /// - Parameters:
@@ -23,15 +24,20 @@ public final class AgentService: Service, Sendable {
     ///   - logger: where the agent logs.
     ///   - clock: the wall clock (tests inject one that is hours off).
     ///   - notifier: the systemd notifier (built from the environment by `run`).
-    ///   - deviceEvents: where device add/remove events come from when `modem.port` is `"auto"` or a match;
-    ///     nil = a `DeviceWatcher` (the udev monitor, or periodic rescans where no udev daemon runs). Tests feed
-    ///     events here, through the same tracker the monitor drives.
+    ///   - deviceEvents: where device add/remove events come from when `modem.port` or `console.device` is
+    ///     `"auto"` or a match; nil = a `DeviceWatcher` (the udev monitor, or periodic rescans where no udev daemon
+    ///     runs). Called once; both keys follow the one stream. Tests feed events here, through the same tracker
+    ///     the monitor drives.
+    ///   - deviceScan: the device list `link.device` / `link.interface` matches are resolved against at each session
+    ///     attempt; nil = a fresh libudev scan (tests give their own list).
     public init(
         configuration: AgentConfiguration, logger: Logger, clock: any AgentClock = SystemAgentClock(),
         notifier: SystemdNotifier = SystemdNotifier(environment: [:]),
-        deviceEvents: (@Sendable (Logger) throws -> AsyncStream<DeviceEvent>)? = nil
+        deviceEvents: (@Sendable (Logger) throws -> AsyncStream<DeviceEvent>)? = nil,
+        deviceScan: (@Sendable () throws -> [DiscoveredDevice])? = nil
     ) {
         self.deviceEvents = deviceEvents
+        self.deviceScan = deviceScan
         self.config = configuration
         self.logger = logger
         self.clock = clock
@@ -45,12 +51,16 @@ public final class AgentService: Service, Sendable {
         for (key, path) in config.privateFiles where key != "auth.totp_secret_file" && key != "auth.passphrase_file" {
             try FilePermissions.requirePrivate(key: key, path: path, missingFix: "see `oob-agent check`")
         }
+        if let ca = config.notify.webhookCA, let problem = TLSClientSession.caFileProblem(ca) {
+            throw AgentError(.configuration, problem)
+        }
         do {
             try FileSystem.createDirectory(config.state.dir, mode: 0o700)
         } catch {
             throw AgentError(.stateFile, "state.dir = \"\(config.state.dir)\": cannot create it (\(error)); fix: mkdir -m 700 it and chown it to the agent's user")
         }
         let replayCache = try ReplayCache.load(path: config.state.dir + "/replay-cache")
+        let lockout = try LockoutLedger.load(path: config.state.dir + "/lockout")
         let leftover = try SessionRecord.load(dir: config.state.dir)
         let undone = await CellularLinkRecovery.recover(stateDirectory: config.state.dir, logger: logger)
         if undone > 0 { logger.warning("undid what a previous run's link left behind", metadata: ["link.undone": "\(undone)"]) }
@@ -70,17 +80,47 @@ public final class AgentService: Service, Sendable {
         }
         let core = AgentCore(
             config: config, logger: logger, clock: clock, notifier: notifier, verifier: verifier, replayCache: replayCache,
-            recovering: recovering, power: power
+            lockout: lockout, recovering: recovering, power: power
         )
+        for (sender, until) in lockout.lockedUntil.sorted(by: { $0.key.e164 < $1.key.e164 }) {
+            logger.critical(
+                "a sender is still locked out after repeated bad codes (kept across the restart)",
+                metadata: ["sms.sender": "\(sender.e164)", "lockout.until": "\(AgentCore.iso8601(until))"])
+        }
         let control = try ControlServer(path: config.state.controlSocket)
         defer { control.stop() }
         await core.startRecovery()
+        // The router's console relay runs beside the agent, all the time (not only during sessions).
+        let console = startConsole()
+        if let console { await core.attachConsole(console) }
+        // One device event source for the keys that follow devices (`"auto"` or a match).
+        var followers = 0
+        if config.modem.port.followsDevices { followers += 1 }
+        if console?.match != nil { followers += 1 }
+        var fanOut: DeviceEventFanOut?
+        if followers > 0 {
+            do {
+                let source = try deviceEvents?(logger) ?? DeviceWatcher(logger: logger, rescanIntervalMilliseconds: 2000).events()
+                fanOut = DeviceEventFanOut(source, count: followers)
+            } catch {
+                logger.error("device events unavailable: \(error)", metadata: ["error": "\(error)"])
+            }
+        }
+        var streams = fanOut?.streams ?? []
+        let modemEvents = config.modem.port.followsDevices && !streams.isEmpty ? streams.removeFirst() : nil
+        let consoleEvents = console?.match != nil && !streams.isEmpty ? streams.removeFirst() : nil
+        if let deviceScan { await core.useDeviceScan(deviceScan) }
         logger.info("agent running", metadata: ["modem.port": "\(config.modem.port)", "control.socket": "\(config.state.controlSocket)"])
         notifier.ready(status: await core.statusLine())
 
         await withGracefulShutdownHandler {
             await withTaskGroup(of: Void.self) { group in
-                group.addTask { await self.modemLoop(core) }
+                if let fanOut { group.addTask { await fanOut.run() } }
+                group.addTask { await self.modemLoop(core, events: modemEvents) }
+                if let console {
+                    let logger = self.logger
+                    group.addTask { await console.run(events: consoleEvents, logger: logger) }
+                }
                 group.addTask {
                     // One task per request: a power cycle (seconds) must not hold up `status`.
                     await withTaskGroup(of: Void.self) { requests in
@@ -114,15 +154,15 @@ public final class AgentService: Service, Sendable {
 
     /// Opens the modem, drains its storage, then follows `+CMTI` (and polls) until it fails; then
     /// reopens it, forever (a USB reset makes the modem vanish and come back, maybe under a new name).
-    func modemLoop(_ core: AgentCore) async {
+    /// - Parameter events: the device events `modem.port` follows when it is `"auto"` or a match.
+    func modemLoop(_ core: AgentCore, events: AsyncStream<DeviceEvent>?) async {
         var watch: ModemPortWatch?
-        var events: AsyncStream<DeviceEvent>?
         switch config.modem.port {
         case .path: break
         case .auto, .match:
             do {
                 watch = try ModemPortWatch(value: config.modem.port.text)
-                events = try deviceEvents?(logger) ?? DeviceWatcher(logger: logger, rescanIntervalMilliseconds: 2000).events()
+                guard events != nil else { throw AgentError(.io, "no device events") }
             } catch {
                 logger.error(
                     "modem.port cannot be resolved; fix the value (see `oob-agent devices`)",

@@ -338,73 +338,135 @@ public enum Environment {
     public static var stdoutIsTerminal: Bool { isatty(1) == 1 }
 }
 
-// MARK: - A tiny HTTP client for the webhook
+// MARK: - The webhook's TCP socket
 
-/// `notify.webhook`: one HTTP/1.1 POST of a JSON body, over a socket bound to the cellular
-/// interface when there is one. Plain `http://` only (HTTPS would need a TLS stack the daemon
-/// does not carry; documented). Runs on its own thread with a 10 s deadline.
-public enum Webhook {
-    /// Posts `json` to `url`.
-    /// - Returns: the HTTP status code.
-    /// - Throws: ``AgentError`` (`.usage` for an unsupported URL, `.io` for network failures).
-    public static func post(url: String, json: String, bindInterface: String?) async throws -> Int {
-        guard url.hasPrefix("http://") else {
-            throw AgentError(.usage, "notify.webhook = \"\(url)\": only http:// is supported; fix: use an http:// endpoint")
-        }
-        let rest = url.dropFirst("http://".count)
-        let hostPort = rest.prefix { $0 != "/" }
-        let path = rest.dropFirst(hostPort.count)
-        var host = String(hostPort)
-        var port = "80"
-        if let colon = hostPort.lastIndex(of: ":"), !hostPort.hasPrefix("[") {
-            host = String(hostPort[..<colon])
-            port = String(hostPort[hostPort.index(after: colon)...])
-        }
-        let (targetHost, targetPort) = (host, port)
-        let request = "POST \(path.isEmpty ? "/" : String(path)) HTTP/1.1\r\nHost: \(hostPort)\r\nContent-Type: application/json\r\n"
-            + "Content-Length: \(json.utf8.count)\r\nConnection: close\r\nUser-Agent: oob-agent\r\n\r\n\(json)"
-        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Int, any Error>) in
-            let thread = Thread {
-                continuation.resume(with: Result { try blockingPost(host: targetHost, port: targetPort, request: request, bindInterface: bindInterface) })
-            }
-            thread.start()
+/// The socket calls of `notify.webhook` (``Webhook``): a non-blocking TCP socket bound to the cellular
+/// interface and address when there are any, every wait bounded by the POST's one deadline.
+enum WebhookSocket {
+    /// Milliseconds left until `deadline` (0 when passed), for poll(2).
+    static func millisecondsLeft(until deadline: ContinuousClock.Instant) -> CInt {
+        let left = deadline - ContinuousClock.now
+        guard left > .zero else { return 0 }
+        let ms = left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000 + 1
+        return CInt(min(ms, Int64(CInt.max)))
+    }
+
+    /// Waits until `fd` is ready for `events` (POLLIN / POLLOUT); false when `deadline` passed first.
+    static func wait(_ fd: CInt, forWriting: Bool, until deadline: ContinuousClock.Instant) throws(Errno) -> Bool {
+        while true {
+            let ms = millisecondsLeft(until: deadline)
+            if ms == 0 { return false }
+            var p = pollfd(fd: fd, events: Int16(forWriting ? POLLOUT : POLLIN), revents: 0)
+            let n = try valueOrErrno { poll(&p, 1, ms) }.get()
+            if n > 0 { return true }
         }
     }
 
-    static func blockingPost(host: String, port: String, request: String, bindInterface: String?) throws -> Int {
+    /// Resolves `host` (getaddrinfo) and connects to its addresses in turn before `deadline`, bound to
+    /// `interface` (SO_BINDTODEVICE) and `localAddress` (bind) when given, as the tunnel's socket is.
+    /// - Returns: the connected, non-blocking descriptor (the caller closes it).
+    /// - Throws: ``AgentError`` (`.io`) naming the step that failed and the fix.
+    static func connect(
+        host: String, port: String, interface: String?, localAddress: String?, deadline: ContinuousClock.Instant
+    ) throws -> CInt {
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        if localAddress != nil { hints.ai_family = AF_INET }  // bound to the link's IPv4 address
         var result: UnsafeMutablePointer<addrinfo>?
-        guard getaddrinfo(host, port, &hints, &result) == 0, let first = result else {
-            throw AgentError(.io, "webhook: cannot resolve \(host)")
+        let rc = getaddrinfo(host, port, &hints, &result)
+        guard rc == 0, result != nil else {
+            let why = rc == 0 ? "no address" : String(cString: gai_strerror(rc))
+            throw AgentError(.io, "cannot resolve \(host) (\(why)); fix: check the host name in notify.webhook, or use an IP address")
         }
         defer { freeaddrinfo(result) }
-        let fd = socket(first.pointee.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw AgentError(.io, "webhook: socket failed", underlying: Errno(rawValue: errno)) }
-        defer { _ = close(fd) }
-        var timeout = timeval(tv_sec: 10, tv_usec: 0)
-        _ = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        if let bindInterface {
-            // SO_BINDTODEVICE: the POST leaves through the cellular interface, whatever the main routing table says.
-            let name = Array(bindInterface.utf8CString)
-            _ = name.withUnsafeBytes { setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, $0.baseAddress, socklen_t($0.count)) }
+        var lastError: any Error = AgentError(.io, "cannot connect to \(host) port \(port)")
+        var next = result
+        while let info = next {
+            next = info.pointee.ai_next
+            do {
+                return try connect(info.pointee, host: host, port: port, interface: interface, localAddress: localAddress, deadline: deadline)
+            } catch {
+                lastError = error
+            }
         }
-        guard connect(fd, first.pointee.ai_addr, first.pointee.ai_addrlen) == 0 else {
-            throw AgentError(.io, "webhook: cannot connect to \(host):\(port)", underlying: Errno(rawValue: errno))
+        throw lastError
+    }
+
+    private static func connect(
+        _ info: addrinfo, host: String, port: String, interface: String?, localAddress: String?, deadline: ContinuousClock.Instant
+    ) throws -> CInt {
+        let fd = try valueOrErrno {
+            socket(info.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+        }.mapError { AgentError(.io, "cannot create a TCP socket", underlying: $0) }.get()
+        do {
+            if let interface, !interface.isEmpty {
+                // SO_BINDTODEVICE: the POST leaves through the cellular interface, whatever the main routing table says.
+                let name = Array(interface.utf8CString)
+                let r = name.withUnsafeBytes { b in valueOrErrno { setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, b.baseAddress, socklen_t(b.count)) } }
+                if case .failure(let e) = r {
+                    if e == .operationNotSupportedByDevice {  // ENODEV
+                        throw AgentError(.io, "there is no interface \(interface) to send the webhook through; fix: check link.interface, and that the link is up")
+                    }
+                    throw AgentError(.io, "cannot bind the socket to interface \(interface) (SO_BINDTODEVICE); fix: run the agent as root or with CAP_NET_RAW", underlying: e)
+                }
+            }
+            if let localAddress, info.ai_family == AF_INET {
+                var local = sockaddr_in()
+                local.sin_family = sa_family_t(AF_INET)
+                if inet_pton(AF_INET, localAddress, &local.sin_addr) == 1 {
+                    let r = withUnsafePointer(to: &local) { p in
+                        p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
+                            valueOrErrno { bind(fd, sa, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                        }
+                    }
+                    if case .failure(let e) = r {
+                        throw AgentError(.io, "cannot bind the socket to \(localAddress) on \(interface ?? "the link"); fix: is the link still up?", underlying: e)
+                    }
+                }
+            }
+            let r = valueOrErrno { Glibc.connect(fd, info.ai_addr, info.ai_addrlen) }
+            if case .failure(let e) = r {
+                guard e == .nowInProgress else {
+                    throw AgentError(.io, "cannot connect to \(host) port \(port); fix: check the webhook server listens there and is reachable over the cellular link", underlying: e)
+                }
+                guard try wait(fd, forWriting: true, until: deadline) else {
+                    throw AgentError(.io, "connecting to \(host) port \(port) timed out; fix: check the address and that the carrier routes to it")
+                }
+                var error: CInt = 0
+                var length = socklen_t(MemoryLayout<CInt>.size)
+                _ = getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length)
+                if error != 0 {
+                    throw AgentError(
+                        .io, "cannot connect to \(host) port \(port); fix: check the webhook server listens there and is reachable over the cellular link",
+                        underlying: Errno(rawValue: error))
+                }
+            }
+            return fd
+        } catch {
+            _ = Glibc.close(fd)
+            throw error
         }
-        try UnixSocket.writeAll(fd, Array(request.utf8))
-        var response: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 1024)
-        while response.count < 16384 {
-            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n <= 0 { break }
-            response += buffer[0..<n]
-            if response.firstIndex(of: 10) != nil { break }
-        }
-        let statusLine = String(decoding: response.prefix { $0 != 13 && $0 != 10 }, as: UTF8.self)
-        let fields = statusLine.split(separator: " ")
-        guard fields.count >= 2, let code = Int(fields[1]) else { throw AgentError(.io, "webhook: no HTTP response from \(host)") }
-        return code
+    }
+
+    /// send(2) without SIGPIPE; `.wouldBlock` when the buffer is full.
+    static func send(_ fd: CInt, _ bytes: ArraySlice<UInt8>) -> Result<Int, Errno> {
+        bytes.withUnsafeBytes { b in valueOrErrno { Glibc.send(fd, b.baseAddress, b.count, CInt(MSG_NOSIGNAL)) } }
+    }
+
+    /// recv(2) of up to `buffer.count` bytes; 0 at end of stream.
+    static func receive(_ fd: CInt, into buffer: inout [UInt8]) -> Result<Int, Errno> {
+        buffer.withUnsafeMutableBytes { b in valueOrErrno { recv(fd, b.baseAddress, b.count, 0) } }
+    }
+
+    static func close(_ fd: CInt) { _ = Glibc.close(fd) }
+
+    /// Blocks SIGPIPE on the calling thread (the webhook's own): OpenSSL writes to the socket with
+    /// write(2), and a peer that closed must give EPIPE, not kill the daemon. A SIGPIPE left pending on
+    /// the thread is discarded when it ends.
+    static func blockSIGPIPEOnThisThread() {
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGPIPE)
+        pthread_sigmask(SIG_BLOCK, &set, nil)
     }
 }

@@ -66,6 +66,20 @@ struct HostileInputTests {
         #expect(restarted.evaluate(again, clock: .system(t + 90)) == .ignore(.replayed))
     }
 
+    @Test("without a trusted clock, bad codes stamped years ahead do not lock the sender out for years")
+    func lockoutFromTheFuture() throws {
+        var auth = try authenticator()
+        let owner = PhoneNumber("+4791234567")!
+        let far: Int64 = 4_070_908_800  // 2099
+        for i in 0..<CommandAuthenticator.maxBadCodes {
+            _ = auth.evaluate(InboundSMS(sender: owner.e164, text: "UP 00000\(i)", timestamp: far + Int64(i)), clock: .unknown)
+        }
+        #expect(auth.isLockedOut(owner, now: far + 10))
+        let t: Int64 = 1_790_000_000
+        let code = try TOTP(base32: Self.secret).code(at: t)
+        #expect(auth.evaluate(InboundSMS(sender: owner.e164, text: "UP \(code)", timestamp: t), clock: .unknown) == .obey(.up(minutes: nil), sender: owner))
+    }
+
     @Test("the decoder reports an alphanumeric sender as such")
     func decoderSenderType() throws {
         // SCA 00, DELIVER, TP-OA: 14 semi-octets, type D0, "+4791234567" in packed GSM 7-bit; PID, DCS, SCTS, "A".

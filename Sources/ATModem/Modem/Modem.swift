@@ -211,6 +211,9 @@ public actor Modem {
             mode = .text
             // IRA (ASCII): what this program writes and reads in text mode.
             _ = try? await run("AT+CSCS=\"IRA\"")
+            // The details a text-mode header leaves out by default: the sender's type of address and, on +CMGR, the
+            // first octet (whether a user data header, i.e. a multipart part, is there).
+            _ = try? await run("AT+CSDH=1")
             logger.info("modem refuses PDU mode; using text mode")
         } else {
             throw ATModemError(

@@ -73,6 +73,9 @@ actor AgentCore {
 
     /// Counters for tests and benchmarks.
     var processedSMS = 0
+    /// Stored messages already judged that the modem refused to delete (index and content as listed; the status
+    /// changes once read): not judged again while they stay; forgotten once they leave the listing.
+    var undeletableSMS: [Int: StoredMessage.Content] = [:]
     /// The console relay's figures for `status` (set when `[console]` is configured).
     var consoleStatus: (@Sendable () -> AgentStatus.Console)?
     /// Where `link.device` / `link.interface` matches are resolved at each attempt (nil: a fresh libudev scan).

@@ -269,7 +269,16 @@ public final class AgentService: Service, Sendable {
             group.addTask {
                 for await event in modem.unsolicited {
                     switch event {
-                    case .newMessage, .storageFull, .messageRouted: wake.yield()
+                    case .newMessage, .storageFull: wake.yield()
+                    // +CMT: routed to the port, not stored (many modems do this with class 0), so no drain will find
+                    // it: judged here. A text-mode +CMT's header (the sender) is not kept by the parser: ignored.
+                    case .messageRouted(let body):
+                        if await modem.mode == .pdu {
+                            await core.process(pdu: body, slot: "routed")
+                        } else {
+                            self.logger.warning("SMS routed to the port in text mode (+CMT) ignored: its sender is unknown")
+                        }
+                        wake.yield()
                     case .signal(let q): await core.noteSignal(q.dBm)
                     // ^SYSSTART: the modem restarted and forgot its settings (+CNMI, storage): initialise it again.
                     case .boot: throw AgentError(.io, "the modem restarted (^SYSSTART); initialising it again")
@@ -322,10 +331,27 @@ public final class AgentService: Service, Sendable {
                 default: true
                 }
             }
-            if received.isEmpty { return }
-            for message in received.sorted(by: { $0.index < $1.index }) {
+            let fresh = await core.notYetJudged(received)
+            if fresh.isEmpty { return }
+            for listed in fresh.sorted(by: { $0.index < $1.index }) {
+                var message = listed
+                // Text mode: only +CMGR tells the first octet (is it a multipart part?); the listing does not.
+                if case .text = message.content, let detailed = try await modem.readMessage(index: message.index),
+                    case .text = detailed.content
+                {
+                    message = detailed
+                }
                 await core.process(message)
-                try await modem.deleteMessage(index: message.index)
+                do {
+                    try await modem.deleteMessage(index: message.index)
+                } catch let error as ATModemError where error.finalResult != nil {
+                    // The modem answered and refused (a corrupt record, a firmware bug): the port works, so the
+                    // SMS after this one must not wait for it. It is not judged again while it stays.
+                    logger.warning(
+                        "SMS not deleted: the modem refuses to delete it; it is not judged again",
+                        metadata: ["sms.index": "\(message.index)", "error": "\(error)"])
+                    await core.rememberUndeletable(listed)
+                }
             }
         }
     }

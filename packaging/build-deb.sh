@@ -47,7 +47,9 @@ install -d "$pkg/DEBIAN"
 mkdir -p "$stage/debian"
 touch "$stage/debian/control"
 shlibs=$(cd "$stage" && dpkg-shlibdeps -O "$pkg/usr/bin/oob-agent" 2>/dev/null | sed -n 's/^shlibs:Depends=//p')
-depends="${shlibs:+$shlibs, }libssh2-1, libudev1, libssl3, ca-certificates, ppp"
+# The binary is linked with packed relative relocations (RELR, Package.swift), which the loader supports from
+# glibc 2.36 (version GLIBC_ABI_DT_RELR); dpkg-shlibdeps judges by symbols only and would say 2.35.
+depends="${shlibs:+$shlibs, }libc6 (>= 2.36), libssh2-1, libudev1, libssl3, ca-certificates, ppp"
 installed_size=$(du -ks "$pkg" | cut -f1)
 cat >"$pkg/DEBIAN/control" <<CONTROL
 Package: oob-agent

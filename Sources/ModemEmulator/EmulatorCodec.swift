@@ -11,17 +11,42 @@ enum EmulatorCodec {
         return (submit.recipient, submit.userData.text)
     }
 
-    /// A stored SMS-DELIVER as a text-mode modem shows it: sender, `yy/MM/dd,hh:mm:ss±zz`, text.
-    static func textModeView(_ hex: String) -> (address: String, timestamp: String?, text: String)? {
+    /// A stored message as a text-mode modem shows it.
+    struct TextView {
+        var address: String
+        /// `yy/MM/dd,hh:mm:ss±zz` (deliveries only).
+        var timestamp: String?
+        /// The text of this part, without its user data header (as Huawei sticks show it).
+        var text: String
+        /// `<tooa>` (deliveries only).
+        var typeOfAddress: Int?
+        /// `<fo>`: the TPDU's first octet (TP-UDHI is bit 6).
+        var firstOctet: Int
+        /// `<dcs>`.
+        var dataCoding: Int
+    }
+
+    /// A stored SMS-DELIVER as a text-mode modem shows it: sender, `yy/MM/dd,hh:mm:ss±zz`, text (and the details
+    /// of `+CSDH=1`).
+    static func textModeView(_ hex: String) -> TextView? {
         guard let decoded = try? PDUDecoder.decode(hex: hex) else { return nil }
+        // The first octet follows the SCA field (its length octet counts the octets after it).
+        let scaOctets = Int(hex.prefix(2), radix: 16) ?? 0
+        let foStart = hex.index(hex.startIndex, offsetBy: min(hex.count, 2 + 2 * scaOctets))
+        let firstOctet = Int(hex[foStart...].prefix(2), radix: 16) ?? 0
         switch decoded.pdu {
         case .deliver(let d):
             let t = d.timestamp
             let clock = ModemClock(year: t.year, month: t.month, day: t.day, hour: t.hour, minute: t.minute,
                                    second: t.second, utcOffsetMinutes: t.utcOffsetMinutes)
-            return (d.sender, EmulatorState.clockString(clock), d.userData.text ?? "")
+            return TextView(
+                address: d.sender, timestamp: EmulatorState.clockString(clock), text: d.userData.text ?? "",
+                typeOfAddress: Int(d.senderTypeOfAddress), firstOctet: firstOctet,
+                dataCoding: Int(d.dataCodingScheme.rawValue))
         case .submit(let s):
-            return (s.recipient, nil, s.userData.text ?? "")
+            return TextView(
+                address: s.recipient, timestamp: nil, text: s.userData.text ?? "", typeOfAddress: nil,
+                firstOctet: firstOctet, dataCoding: Int(s.dataCodingScheme.rawValue))
         case .statusReport:
             return nil
         }

@@ -30,6 +30,8 @@ struct EmulatorState: Sendable {
     var echo = true
     var cmee = 0
     var textMode = false
+    /// `AT+CSDH=1`: text-mode headers carry the details (type of address, first octet, …).
+    var showTextDetails = false
     var newMessageIndication = 0
     var cregMode = 0
     var sim: SIM
@@ -60,6 +62,7 @@ struct EmulatorState: Sendable {
         echo = true
         cmee = 0
         textMode = false
+        showTextDetails = false
         newMessageIndication = 0
         cregMode = 0
         sim = configuration.pin == nil ? .ready : .pinRequired
@@ -373,6 +376,14 @@ struct EmulatorState: Sendable {
             }
             return reply([])
         }
+        if ubody.hasPrefix("+CSDH=") {
+            switch ubody.dropFirst(6) {
+            case "0": showTextDetails = false
+            case "1": showTextDetails = true
+            default: return reply([], final: "ERROR")
+            }
+            return reply([])
+        }
         if ubody.hasPrefix("+CPMS=") {
             let names = ATParameters.split(String(ubody.dropFirst(6)))
             guard names.allSatisfy({ $0 == "SM" || $0 == "ME" || $0 == "MT" }) else { return error(cms: 302) }
@@ -403,6 +414,7 @@ struct EmulatorState: Sendable {
             guard let i = Int(f[0]) else { return reply([], final: "ERROR") }
             let flag = f.count > 1 ? Int(f[1]) ?? 0 : 0
             guard (0..<configuration.storageCapacity).contains(i) else { return error(cms: 321) }
+            if flag == 0, configuration.undeletableIndexes.contains(i) { return error(cms: 321) }
             switch flag {
             case 4: storage.removeAll()
             case 1: storage = storage.filter { $0.value.status != 1 }
@@ -492,7 +504,15 @@ struct EmulatorState: Sendable {
             let stat = ["REC UNREAD", "REC READ", "STO UNSENT", "STO SENT"][min(3, max(0, m.status))]
             if let t = EmulatorCodec.textModeView(m.pdu) {
                 let scts = t.timestamp.map { ",\"\($0)\"" } ?? ""
-                return ["\(head)\"\(stat)\",\"\(t.address)\",\(scts)", t.text]
+                // TS 27.005 §3.4.2/§3.4.3 with +CSDH=1: +CMGL adds <tooa>,<length>; +CMGR adds
+                // <tooa>,<fo>,<pid>,<dcs>,<sca>,<tosca>,<length>.
+                var details = ""
+                if showTextDetails, let toa = t.typeOfAddress {
+                    details = list
+                        ? ",\(toa),\(t.text.count)"
+                        : ",\(toa),\(t.firstOctet),0,\(t.dataCoding),\"\(configuration.smsc ?? "")\",145,\(t.text.count)"
+                }
+                return ["\(head)\"\(stat)\",\"\(t.address)\",\(scts)\(details)", t.text]
             }
             return ["\(head)\"\(stat)\",\"\",", ""]
         }

@@ -75,6 +75,8 @@ public final class ModemEmulator: Sendable {
         public var rebootTime: Duration
         /// Send the `+CMGS` prompt as a bare `>` (no space), as a few modems do.
         public var barePrompt: Bool = false
+        /// Storage indexes that `AT+CMGD` refuses with `+CMS ERROR: 321` (a corrupt SIM record, a firmware bug).
+        public var undeletableIndexes: Set<Int> = []
         /// Keep a descriptor on the device open inside this process (so closing and reopening the port never looks
         /// like a hang-up). Set it to false when another process opens the device (the CLI tests): that process's
         /// exclusive open would otherwise find this process holding the device and refuse it as busy.
@@ -190,6 +192,12 @@ public final class ModemEmulator: Sendable {
     /// Sends an unsolicited line now (e.g. `+CREG: 1` or `RING`).
     public func emitUnsolicited(_ line: String) {
         state.withLock { $0.emit("\r\n\(line)\r\n", delay: .zero) }
+    }
+
+    /// Writes `bytes` to the port now, exactly as given (no CR/LF added): a hostile or broken modem's garbage, an
+    /// over-long line without its end, binary noise between replies.
+    public func emitRaw(_ bytes: [UInt8]) {
+        state.withLock { $0.emit(bytes, delay: .zero) }
     }
 
     /// Unplugs the device: the pty goes away. With `reappearAfter`, a new one (new path) appears after that time.

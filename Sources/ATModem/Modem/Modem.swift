@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 public import Logging
 public import SerialIO
 
@@ -78,7 +79,8 @@ public actor Modem {
 
     /// Unsolicited events (new SMS, signal, registration, a vanished device, …), the newest 1024 kept while
     /// nobody reads. One consumer at a time; it finishes at `close()` (and, as any `AsyncStream`, when the task
-    /// iterating it is cancelled).
+    /// iterating it is cancelled). A Huawei stick's noise is not passed on, so that an idle reader sleeps: `^BOOT`
+    /// heartbeats never, and `^RSSI` only when the value changed (the raw lines stay on ``engine``'s stream).
     public nonisolated let unsolicited: AsyncStream<UnsolicitedEvent>
     let eventContinuation: AsyncStream<UnsolicitedEvent>.Continuation
     /// The engine underneath (for raw commands and its raw unsolicited stream).
@@ -117,9 +119,19 @@ public actor Modem {
                             locate: (@Sendable () -> String?)? = nil) async throws -> Modem {
         let events = AsyncStream.makeStream(of: UnsolicitedEvent.self, bufferingPolicy: .bufferingNewest(1024))
         let continuation = events.1
+        let lastSignal = Mutex<UnsolicitedEvent?>(nil)
         let engine = try await ATCommandEngine.open(
             path: path, configuration: configuration, options: options.engine, logger: logger,
-            unsolicitedHandler: { continuation.yield(UnsolicitedEvent($0)) },
+            unsolicitedHandler: { line in
+                let event = UnsolicitedEvent(line)
+                switch event {
+                case .heartbeat: return
+                case .signal:
+                    if lastSignal.withLock({ last in defer { last = event }; return last == event }) { return }
+                default: break
+                }
+                continuation.yield(event)
+            },
             vanishHandler: { continuation.yield(.deviceVanished(path: $0)) })
         return Modem(engine: engine, events: events, path: path, configuration: configuration, options: options,
                      logger: logger, locate: locate)
@@ -199,6 +211,9 @@ public actor Modem {
             mode = .text
             // IRA (ASCII): what this program writes and reads in text mode.
             _ = try? await run("AT+CSCS=\"IRA\"")
+            // The details a text-mode header leaves out by default: the sender's type of address and, on +CMGR, the
+            // first octet (whether a user data header, i.e. a multipart part, is there).
+            _ = try? await run("AT+CSDH=1")
             logger.info("modem refuses PDU mode; using text mode")
         } else {
             throw ATModemError(

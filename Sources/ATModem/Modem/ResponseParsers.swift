@@ -322,6 +322,11 @@ public struct TextModeMessage: Hashable, Sendable {
     public var timestamp: ModemClock?
     /// The text; lines of a multi-line body joined with LF.
     public var text: String
+    /// `<tooa>`/`<toda>` (given after `AT+CSDH=1`): 145 international, 129 unknown, 208 alphanumeric.
+    public var typeOfAddress: Int? = nil
+    /// `<fo>`, the TPDU's first octet (given by `+CMGR` after `AT+CSDH=1`); bit 6 (0x40) is TP-UDHI: the message
+    /// carries a user data header, as every part of a multipart message does.
+    public var firstOctet: Int? = nil
 }
 
 /// A message in the modem's storage, as listed by `+CMGL` or read by `+CMGR`.
@@ -416,22 +421,32 @@ public enum MessageListParser {
         let index = indexed ? Int(f[0]) ?? -1 : -1
         if f.count > statusPosition, MessageStatus(f[statusPosition]).map({ if case .other = $0 { return false }; return Int(f[statusPosition]) == nil }) == true {
             let status = MessageStatus(f[statusPosition])
-            if f.count >= statusPosition + 7, Int(f[statusPosition + 1]) != nil {
+            // (<fo> and <mr> are both numbers there; a delivery with +CSDH=1 details has as many fields, but its
+            // second is the sender, "+46…", and its third the phonebook name, mostly empty.)
+            if f.count >= statusPosition + 7, Int(f[statusPosition + 1]) != nil, !f[statusPosition + 1].hasPrefix("+"),
+                Int(f[statusPosition + 2]) != nil
+            {
                 // A text-mode status report: <fo>,<mr>,<ra>,<tora>,<scts>,<dt>,<st>; not a message.
                 return StoredMessage(index: index, status: status, content: .unparsed(raw))
             }
             let address = f.count > statusPosition + 1 ? f[statusPosition + 1] : ""
             // The timestamp is the first field after the address that parses as a clock (alpha may be empty).
             var timestamp: ModemClock?
+            var timestampPosition: Int?
             for k in (statusPosition + 2)..<max(statusPosition + 2, f.count) {
                 if let c = ModemClock.parse(f[k]) {
                     timestamp = c
+                    timestampPosition = k
                     break
                 }
             }
-            return StoredMessage(index: index, status: status,
-                                 content: .text(TextModeMessage(address: address, timestamp: timestamp,
-                                                                text: body.joined(separator: "\n"))))
+            var message = TextModeMessage(address: address, timestamp: timestamp, text: body.joined(separator: "\n"))
+            // +CSDH=1 details after <scts>: +CMGL <tooa>,<length>; +CMGR <tooa>,<fo>,<pid>,<dcs>,<sca>,<tosca>,<length>.
+            if let k = timestampPosition {
+                if k + 1 < f.count { message.typeOfAddress = Int(f[k + 1]) }
+                if !indexed, k + 6 < f.count { message.firstOctet = Int(f[k + 2]) }
+            }
+            return StoredMessage(index: index, status: status, content: .text(message))
         }
         // PDU mode: [<index>,]<stat>,[<alpha>,]<length> then the PDU.
         guard let last = f.last, Int(last) != nil else {

@@ -40,6 +40,13 @@ enum PDUAddress {
     /// - Parameter field: the TP field name for errors, e.g. `TP-OA`.
     /// - Throws: ``PDUError`` when the field is truncated or its length is impossible.
     static func readTPAddress(_ reader: inout PDUReader, field: String) throws(PDUError) -> String {
+        try readTPAddressAndType(&reader, field: field).address
+    }
+
+    /// Reads a TP address field like ``readTPAddress(_:field:)`` and also returns its type-of-address octet.
+    static func readTPAddressAndType(
+        _ reader: inout PDUReader, field: String
+    ) throws(PDUError) -> (address: String, typeOfAddress: UInt8) {
         let lengthOffset = reader.offset
         let semiOctets = Int(try reader.readOctet("\(field) length"))
         guard semiOctets <= maximumSemiOctets else {
@@ -49,7 +56,7 @@ enum PDUAddress {
         }
         let typeOfAddress = try reader.readOctet("\(field) type-of-address")
         let value = try reader.readOctets((semiOctets + 1) / 2, field)
-        return render(typeOfAddress: typeOfAddress, value: value, semiOctets: semiOctets)
+        return (render(typeOfAddress: typeOfAddress, value: value, semiOctets: semiOctets), typeOfAddress)
     }
 
     /// Reads the SCA field that starts a PDU as modems print it: the length octet counts octets (type-of-address

@@ -30,8 +30,10 @@ public struct CommandAuthenticator: Sendable {
         case multipart = "multipart message (commands are single-part)"
         case noText = "no text (8-bit data)"
         case stranger = "sender not in auth.senders"
+        case alphanumeric = "alphanumeric sender name (a name is not a number, whatever it spells)"
         case duplicate = "duplicate delivery of a message already handled"
         case stale = "older than auth.max_age"
+        case future = "timestamp ahead of the clock by more than auth.max_age"
         case lockedOut = "sender locked out after repeated bad codes"
         case malformed = "not COMMAND CODE [ARG]"
         case badCode = "wrong code for the SMS timestamp"
@@ -84,6 +86,7 @@ public struct CommandAuthenticator: Sendable {
     /// - Returns: the decision; ``replayCache`` changed if the message was remembered (save it).
     public mutating func evaluate(_ sms: InboundSMS, clock: ClockReading) -> Decision {
         if sms.isMultipart { return .ignore(.multipart) }
+        if sms.senderIsAlphanumeric { return .ignore(.alphanumeric) }
         guard let sender = PhoneNumber(sms.sender, assumeInternational: sms.senderIsInternational),
             senders.contains(sender)
         else { return .ignore(.stranger) }
@@ -95,6 +98,9 @@ public struct CommandAuthenticator: Sendable {
         replayCache.insert(messageKey, time: now)
 
         if let t = clock.unixTime, t - sms.timestamp > maxAge { return .ignore(.stale) }
+        // The service centre stamps the time, not the sender: a stamp far ahead of a trusted clock is a broken or
+        // forged PDU, and a code that matches it is one the owner's authenticator has not shown yet.
+        if let t = clock.unixTime, sms.timestamp - t > maxAge { return .ignore(.future) }
         lockout.prune(now: now, period: Self.lockoutPeriod)
         if lockout.isLockedOut(sender, now: now) { return .ignore(.lockedOut) }
 

@@ -12,11 +12,13 @@ public struct InboundSMS: Sendable, Equatable {
     public var isMultipart: Bool
     /// True when the sender's type of number is international (digits without `+`).
     public var senderIsInternational: Bool
+    /// True when the sender is an alphanumeric name (type of number 101): never a number, whatever it spells.
+    public var senderIsAlphanumeric: Bool
 
     /// Creates an inbound SMS.
     public init(
         sender: String, text: String?, timestamp: Int64, utcOffsetMinutes: Int = 0, isMultipart: Bool = false,
-        senderIsInternational: Bool = false
+        senderIsInternational: Bool = false, senderIsAlphanumeric: Bool = false
     ) {
         self.sender = sender
         self.text = text
@@ -24,6 +26,7 @@ public struct InboundSMS: Sendable, Equatable {
         self.utcOffsetMinutes = utcOffsetMinutes
         self.isMultipart = isMultipart
         self.senderIsInternational = senderIsInternational
+        self.senderIsAlphanumeric = senderIsAlphanumeric
     }
 }
 

@@ -50,7 +50,10 @@ public struct LockoutLedger: Sendable, Equatable {
             let kept = times.filter { now - $0 < period }
             badCodes[sender] = kept.isEmpty ? nil : kept
         }
-        for (sender, until) in lockedUntil where until <= now { lockedUntil[sender] = nil }
+        // A lockout ending more than `period` after `now` cannot have been set by this clock: it was set by an SMS
+        // time far ahead (no trusted clock, a broken or forged service-centre stamp). Kept, it would lock the
+        // sender out for years, across restarts.
+        for (sender, until) in lockedUntil where until <= now || until - now > period { lockedUntil[sender] = nil }
     }
 
     /// The file's text (sorted, so an unchanged ledger writes the same bytes).

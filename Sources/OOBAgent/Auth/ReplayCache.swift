@@ -39,7 +39,21 @@ public struct ReplayCache: Sendable, Equatable {
     /// Drops entries older than `retention` relative to `now`, then the oldest above `capacity`.
     public mutating func prune(now: Int64) {
         entries.removeAll { now - $0.time > retention }
-        if entries.count > capacity { entries.removeFirst(entries.count - capacity) }
+        Self.trim(&entries, to: capacity)
+    }
+
+    /// Drops entries over `capacity`, oldest first, but message digests (`msg:…`) before accepted codes: anyone who
+    /// can send SMS with an allowed number as the sender can add a digest per SMS, and a flood of them must not push
+    /// out the code that was just used (its replay would then be obeyed within the code window).
+    static func trim(_ entries: inout [Entry], to capacity: Int) {
+        var excess = entries.count - capacity
+        guard excess > 0 else { return }
+        entries.removeAll { entry in
+            guard excess > 0, entry.key.hasPrefix("msg:") else { return false }
+            excess -= 1
+            return true
+        }
+        if excess > 0 { entries.removeFirst(excess) }
     }
 
     /// The file's text.
@@ -56,7 +70,7 @@ public struct ReplayCache: Sendable, Equatable {
             let key = String(parts[1])
             if !contains(key) { entries.append(Entry(time: t, key: key)) }
         }
-        if entries.count > capacity { entries.removeFirst(entries.count - capacity) }
+        Self.trim(&entries, to: capacity)
     }
 
     /// Loads `path`; a missing file is an empty cache.

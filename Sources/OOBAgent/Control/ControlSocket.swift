@@ -27,6 +27,8 @@ public final class ControlServer: Sendable {
     private let continuation: AsyncStream<Connection>.Continuation
     private let listener: Int32
     private let stopped = StopFlag()
+    /// Written by ``stop()`` to wake the accept thread, which otherwise blocks in poll(2) without a timeout.
+    private let wakeWrite: Int32
     /// The socket path.
     public let path: String
 
@@ -34,9 +36,11 @@ public final class ControlServer: Sendable {
     /// - Throws: ``AgentError`` (`.controlSocket`).
     public init(path: String) throws {
         self.path = path
+        let wakeRead: Int32
         do {
             try FileSystem.createDirectory(FileSystem.directory(of: path), mode: 0o755)
             listener = try UnixSocket.bindAndListen(path, mode: 0o660)
+            (wakeRead, wakeWrite) = try UnixSocket.wakePipe()
         } catch {
             throw AgentError(
                 .controlSocket, "state.control_socket = \"\(path)\": cannot listen (\(error)); fix: make its directory writable by the agent",
@@ -46,9 +50,10 @@ public final class ControlServer: Sendable {
         (requests, continuation) = AsyncStream.makeStream(of: Connection.self, bufferingPolicy: .bufferingNewest(32))
         let listener = self.listener
         let continuation = self.continuation
+        // No timeout: an idle daemon's accept thread sleeps until a client connects or stop() wakes it.
         let thread = Thread { [stopped] in
             while !stopped.isSet {
-                guard (try? UnixSocket.waitReadable(listener, timeoutMilliseconds: 1000)) == true,
+                guard (try? UnixSocket.waitReadable(listener, wake: wakeRead)) == true,
                     let fd = try? UnixSocket.accept(listener)
                 else { continue }
                 let line = ControlServer.readLine(fd, timeoutMilliseconds: 2000)
@@ -58,6 +63,7 @@ public final class ControlServer: Sendable {
                 }
             }
             UnixSocket.close(listener)
+            UnixSocket.close(wakeRead)
             continuation.finish()
         }
         thread.name = "oob-agent control"
@@ -67,10 +73,14 @@ public final class ControlServer: Sendable {
     /// Stops accepting, closes and removes the socket.
     public func stop() {
         guard stopped.set() else { return }
+        UnixSocket.wake(wakeWrite)
         try? FileSystem.remove(path)
     }
 
-    deinit { stop() }
+    deinit {
+        stop()
+        UnixSocket.close(wakeWrite)
+    }
 
     static func readLine(_ fd: Int32, timeoutMilliseconds: Int32) -> [UInt8]? {
         var out: [UInt8] = []

@@ -26,40 +26,73 @@ extension AgentCore {
 
     // MARK: - One received SMS
 
+    /// The listed messages minus those already judged that the modem refused to delete (which are forgotten once
+    /// they leave the listing).
+    func notYetJudged(_ listed: [StoredMessage]) -> [StoredMessage] {
+        var still: [Int: StoredMessage.Content] = [:]
+        for m in listed where undeletableSMS[m.index] == m.content { still[m.index] = m.content }
+        undeletableSMS = still
+        return listed.filter { undeletableSMS[$0.index] != $0.content }
+    }
+
+    /// Remembers a judged message that the modem refused to delete.
+    func rememberUndeletable(_ message: StoredMessage) { undeletableSMS[message.index] = message.content }
+
     /// Judges one stored message and acts on it. Called before the message is deleted; the replay
     /// cache is saved first, so a crash between here and the delete cannot obey it twice.
     func process(_ stored: StoredMessage) async {
-        processedSMS += 1
         let sms: InboundSMS
         switch stored.content {
         case .pdu(let hex):
-            let decoded: DecodedPDU
-            do {
-                decoded = try PDUDecoder.decode(hex: hex)
-            } catch {
-                logger.info("malformed SMS deleted", metadata: ["sms.index": "\(stored.index)", "error": "\(error)"])
-                logger.trace("malformed PDU", metadata: ["sms.pdu": "\(hex)"])
-                return
-            }
-            guard case .deliver(let d) = decoded.pdu else {
-                logger.info("non-DELIVER PDU deleted", metadata: ["sms.index": "\(stored.index)"])
-                return
-            }
-            sms = InboundSMS(
-                sender: d.sender, text: d.userData.text, timestamp: d.timestamp.secondsSince1970,
-                utcOffsetMinutes: d.timestamp.utcOffsetMinutes, isMultipart: d.userData.concat != nil
-            )
+            await process(pdu: hex, slot: "\(stored.index)")
+            return
         case .text(let t):
+            processedSMS += 1
             guard let ts = t.timestamp, let unix = ts.unixTime else {
                 logger.info("text-mode SMS without a timestamp deleted", metadata: ["sms.index": "\(stored.index)"])
                 return
             }
-            sms = InboundSMS(sender: t.address, text: t.text, timestamp: unix, utcOffsetMinutes: ts.utcOffsetMinutes ?? 0)
+            // Text mode hides the user data header: without the first octet (+CSDH=1 on +CMGR) a multipart part
+            // cannot be told from a single SMS, so it is never obeyed; nor is a sender whose type is unknown.
+            guard let firstOctet = t.firstOctet, let typeOfAddress = t.typeOfAddress else {
+                logger.warning(
+                    "text-mode SMS without its header details (the modem ignores AT+CSDH=1) ignored: a multipart part cannot be told from a command",
+                    metadata: ["sms.index": "\(stored.index)", "sms.sender": "\(t.address)"])
+                return
+            }
+            sms = InboundSMS(
+                sender: t.address, text: t.text, timestamp: unix, utcOffsetMinutes: ts.utcOffsetMinutes ?? 0,
+                isMultipart: firstOctet & 0x40 != 0, senderIsInternational: typeOfAddress & 0x70 == 0x10,
+                senderIsAlphanumeric: typeOfAddress & 0x70 == 0x50)
         default:
+            processedSMS += 1
             logger.info("unreadable SMS entry deleted", metadata: ["sms.index": "\(stored.index)"])
             return
         }
         await process(sms)
+    }
+
+    /// Judges one PDU: from the storage (`slot` is its index) or routed straight to the port by `+CMT`
+    /// (`slot` is `routed`; nothing to delete then).
+    func process(pdu hex: String, slot: String) async {
+        processedSMS += 1
+        let decoded: DecodedPDU
+        do {
+            decoded = try PDUDecoder.decode(hex: hex)
+        } catch {
+            logger.info("malformed SMS deleted", metadata: ["sms.index": "\(slot)", "error": "\(error)"])
+            logger.trace("malformed PDU", metadata: ["sms.pdu": "\(hex)"])
+            return
+        }
+        guard case .deliver(let d) = decoded.pdu else {
+            logger.info("non-DELIVER PDU deleted", metadata: ["sms.index": "\(slot)"])
+            return
+        }
+        await process(
+            InboundSMS(
+                sender: d.sender, text: d.userData.text, timestamp: d.timestamp.secondsSince1970,
+                utcOffsetMinutes: d.timestamp.utcOffsetMinutes, isMultipart: d.userData.concat != nil,
+                senderIsAlphanumeric: d.senderIsAlphanumeric))
     }
 
     /// Judges one SMS and obeys it if it is authenticated.
@@ -85,7 +118,8 @@ extension AgentCore {
                 logger.error("bad-code lockout not saved", metadata: ["error": "\(error)"])
             }
         }
-        let verb = sms.text.flatMap { SMSCommandWords($0)?.verb } ?? "-"
+        // The verb as logged: anyone's first word, so cut short (the handler escapes what is left).
+        let verb = sms.text.flatMap { SMSCommandWords($0)?.verb }.map { $0.count > 12 ? $0.prefix(12) + "…" : $0 } ?? "-"
         switch decision {
         case .ignore(let refusal):
             var metadata: Logger.Metadata = ["sms.sender": "\(sms.sender)", "sms.verb": "\(verb)", "sms.reason": "\(refusal.rawValue)"]

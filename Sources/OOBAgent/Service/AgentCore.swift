@@ -32,6 +32,8 @@ actor AgentCore {
     /// pppd owns the modem's only serial line (`link.device` is `modem.port`): the modem loop keeps the AT port
     /// closed until the link is down again.
     var smsPaused = false
+    /// The modem loop's waits for ``smsPaused`` (``waitUntilSMSPaused()``), so that it needs no timer while idle.
+    var smsPauseWaiters: [Int: CheckedContinuation<Void, Never>] = [:]
     /// Who got the UP reply early, before pppd took the port: not sent again by a retried attempt (which pauses
     /// SMS intake again) nor at `tunnelForwarding` (where each is taken off). Emptied at teardown.
     var upRepliedEarly: Set<AgentStateMachine.Requester> = []
@@ -71,6 +73,9 @@ actor AgentCore {
 
     /// Counters for tests and benchmarks.
     var processedSMS = 0
+    /// Stored messages already judged that the modem refused to delete (index and content as listed; the status
+    /// changes once read): not judged again while they stay; forgotten once they leave the listing.
+    var undeletableSMS: [Int: StoredMessage.Content] = [:]
     /// The console relay's figures for `status` (set when `[console]` is configured).
     var consoleStatus: (@Sendable () -> AgentStatus.Console)?
     /// Where `link.device` / `link.interface` matches are resolved at each attempt (nil: a fresh libudev scan).
@@ -259,8 +264,27 @@ actor AgentCore {
         }
         logger.info("SMS intake paused: pppd uses the modem's AT port for the session", metadata: ["link.device": "\(config.link.device ?? "-")"])
         smsPaused = true
+        for waiter in smsPauseWaiters.values { waiter.resume() }
+        smsPauseWaiters = [:]
         let end = ContinuousClock.now + .seconds(15)
         while modem != nil && ContinuousClock.now < end { try? await Task.sleep(for: .milliseconds(100)) }
+    }
+
+    /// Returns once SMS intake is paused (pppd takes the modem's port), or at once when the task is cancelled.
+    func waitUntilSMSPaused() async {
+        let id = nextTaskID
+        nextTaskID += 1
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                if smsPaused || Task.isCancelled { c.resume() } else { smsPauseWaiters[id] = c }
+            }
+        } onCancel: {
+            Task { await self.releaseSMSPauseWaiter(id) }
+        }
+    }
+
+    private func releaseSMSPauseWaiter(_ id: Int) {
+        smsPauseWaiters.removeValue(forKey: id)?.resume()
     }
 
     private func resumeSMSIntake() {

@@ -125,7 +125,11 @@ public final class AgentService: Service, Sendable {
                     // One task per request: a power cycle (seconds) must not hold up `status`.
                     await withTaskGroup(of: Void.self) { requests in
                         for await connection in control.requests {
-                            requests.addTask { connection.respond(await core.control(connection.request)) }
+                            requests.addTask {
+                                connection.respond(await core.control(connection.request))
+                                // Back to idle: the JSON coding and whatever the request ran need not stay resident.
+                                self.releaseIdlePages()
+                            }
                         }
                     }
                 }
@@ -148,6 +152,14 @@ public final class AgentService: Service, Sendable {
             Task { await core.requestShutdown() }
         }
         logger.info("agent stopped")
+    }
+
+    /// Unmaps the code pages a burst of work touched (``IdlePages``); `OOB_AGENT_KEEP_PAGES=1` turns it off (to
+    /// measure what it saves).
+    func releaseIdlePages() {
+        guard Environment.value("OOB_AGENT_KEEP_PAGES") == nil else { return }
+        let kib = IdlePages.release()
+        logger.debug("code pages released", metadata: ["kib": "\(kib)"])
     }
 
     // MARK: - The modem loop
@@ -224,6 +236,8 @@ public final class AgentService: Service, Sendable {
                 modem = m
                 let report = try await m.initialize()
                 logger.info("modem ready", metadata: ["modem.device": "\(path)", "modem.notifications": "\(report.notifications)"])
+                // Start-up is over: the code only it ran leaves the resident set (see IdlePages).
+                releaseIdlePages()
                 backoff = .milliseconds(500)
                 await core.noteModemPath(path)
                 await core.attach(m)
@@ -255,7 +269,16 @@ public final class AgentService: Service, Sendable {
             group.addTask {
                 for await event in modem.unsolicited {
                     switch event {
-                    case .newMessage, .storageFull, .messageRouted: wake.yield()
+                    case .newMessage, .storageFull: wake.yield()
+                    // +CMT: routed to the port, not stored (many modems do this with class 0), so no drain will find
+                    // it: judged here. A text-mode +CMT's header (the sender) is not kept by the parser: ignored.
+                    case .messageRouted(let body):
+                        if await modem.mode == .pdu {
+                            await core.process(pdu: body, slot: "routed")
+                        } else {
+                            self.logger.warning("SMS routed to the port in text mode (+CMT) ignored: its sender is unknown")
+                        }
+                        wake.yield()
                     case .signal(let q): await core.noteSignal(q.dBm)
                     // ^SYSSTART: the modem restarted and forgot its settings (+CNMI, storage): initialise it again.
                     case .boot: throw AgentError(.io, "the modem restarted (^SYSSTART); initialising it again")
@@ -267,21 +290,18 @@ public final class AgentService: Service, Sendable {
                 throw AgentError(.io, "the modem's event stream ended")
             }
             group.addTask {
-                // pppd needs the port (link.device = modem.port): release it for the session.
-                while !Task.isCancelled {
-                    try await Task.sleep(for: .milliseconds(250))
-                    if await core.smsPaused { throw SMSPaused() }
-                }
+                // pppd needs the port (link.device = modem.port): release it for the session. Event-driven, no
+                // timer: an idle daemon must not wake up for nothing.
+                await core.waitUntilSMSPaused()
+                try Task.checkCancellation()
+                throw SMSPaused()
             }
             if let watch {
                 // The device came back under another name (a USB reset): reopen it there.
                 group.addTask {
-                    while !Task.isCancelled {
-                        try await Task.sleep(for: .milliseconds(250))
-                        if let now = watch.path, now != path {
-                            throw AgentError(.io, "modem.port now resolves to \(now)")
-                        }
-                    }
+                    await watch.waitUntilMoved(from: path)
+                    try Task.checkCancellation()
+                    throw AgentError(.io, "modem.port now resolves to \(watch.path ?? "?")")
                 }
             }
             group.addTask {
@@ -311,10 +331,27 @@ public final class AgentService: Service, Sendable {
                 default: true
                 }
             }
-            if received.isEmpty { return }
-            for message in received.sorted(by: { $0.index < $1.index }) {
+            let fresh = await core.notYetJudged(received)
+            if fresh.isEmpty { return }
+            for listed in fresh.sorted(by: { $0.index < $1.index }) {
+                var message = listed
+                // Text mode: only +CMGR tells the first octet (is it a multipart part?); the listing does not.
+                if case .text = message.content, let detailed = try await modem.readMessage(index: message.index),
+                    case .text = detailed.content
+                {
+                    message = detailed
+                }
                 await core.process(message)
-                try await modem.deleteMessage(index: message.index)
+                do {
+                    try await modem.deleteMessage(index: message.index)
+                } catch let error as ATModemError where error.finalResult != nil {
+                    // The modem answered and refused (a corrupt record, a firmware bug): the port works, so the
+                    // SMS after this one must not wait for it. It is not judged again while it stays.
+                    logger.warning(
+                        "SMS not deleted: the modem refuses to delete it; it is not judged again",
+                        metadata: ["sms.index": "\(message.index)", "error": "\(error)"])
+                    await core.rememberUndeletable(listed)
+                }
             }
         }
     }

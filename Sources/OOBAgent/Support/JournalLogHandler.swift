@@ -69,17 +69,39 @@ public struct JournalLogHandler: LogHandler {
         }
     }
 
+    /// A metadata value as written: bare when it is plain, else quoted with `"` and `\\` escaped. Control
+    /// characters (C0, DEL, C1, the Unicode line/paragraph separators and bidirectional overrides) are always
+    /// written as `\n`, `\r`, `\t` or `\u{XX}`: a value may come from an SMS (a sender name, a verb), and a
+    /// stranger's CR LF must not start a forged log line, nor an escape sequence repaint the operator's terminal.
     static func quote(_ s: String) -> String {
-        if !s.isEmpty, !s.contains(where: { $0 == " " || $0 == "\"" || $0 == "=" || $0 == "\n" }) { return s }
+        let plain = !s.isEmpty && !s.unicodeScalars.contains {
+            $0 == " " || $0 == "\"" || $0 == "=" || isControl($0)
+        }
+        if plain { return s }
         var out = "\""
-        for ch in s {
-            switch ch {
+        for scalar in s.unicodeScalars {
+            switch scalar {
             case "\"": out += "\\\""
             case "\\": out += "\\\\"
             case "\n": out += "\\n"
-            default: out.append(ch)
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if isControl(scalar) {
+                    out += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
             }
         }
         return out + "\""
+    }
+
+    /// Characters that must never reach the log raw.
+    static func isControl(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x00...0x1F, 0x7F...0x9F, 0x2028, 0x2029, 0x202A...0x202E, 0x2066...0x2069: true
+        default: false
+        }
     }
 }

@@ -254,6 +254,30 @@ enum UnixSocket {
         return n > 0
     }
 
+    /// A pipe (close-on-exec, non-blocking) whose read end wakes a thread blocked in ``waitReadable(_:wake:)``.
+    static func wakePipe() throws(Errno) -> (read: CInt, write: CInt) {
+        var fds: [CInt] = [-1, -1]
+        _ = try valueOrErrno { pipe(&fds) }.get()
+        for fd in fds {
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        }
+        return (fds[0], fds[1])
+    }
+
+    /// Blocks without a timeout until `fd` is readable (true) or `wake` is readable or closed (false).
+    static func waitReadable(_ fd: CInt, wake: CInt) throws(Errno) -> Bool {
+        var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0), pollfd(fd: wake, events: Int16(POLLIN), revents: 0)]
+        _ = try valueOrErrno { poll(&fds, 2, -1) }.get()
+        return fds[1].revents == 0 && fds[0].revents != 0
+    }
+
+    /// Wakes the thread waiting on the read end of a ``wakePipe()``.
+    static func wake(_ writeEnd: CInt) {
+        var byte: UInt8 = 1
+        _ = Glibc.write(writeEnd, &byte, 1)
+    }
+
     static func accept(_ fd: CInt) throws(Errno) -> CInt {
         let client = try valueOrErrno { Glibc.accept(fd, nil, nil) }.get()
         _ = fcntl(client, F_SETFD, FD_CLOEXEC)
@@ -480,5 +504,56 @@ enum WebhookSocket {
         sigemptyset(&set)
         sigaddset(&set, SIGPIPE)
         pthread_sigmask(SIG_BLOCK, &set, nil)
+    }
+}
+
+/// Hands the code pages that only start-up (or a burst of work) needed back to the kernel (see
+/// `bench/agent/RESULTS.md`).
+///
+/// Parsing arguments and the configuration, initialising the runtime, opening the modem or answering a control
+/// request touch code all over the (static) binary and its libraries, and the kernel maps file pages 64 KiB at a
+/// time around each fault: afterwards most of the resident set is code that an idle daemon does not run.
+/// `MADV_DONTNEED` on the read-only, file-backed mappings unmaps those pages (they stay in the page cache, shared
+/// with everyone else); what the idle daemon does run faults back in at once (minor faults, no I/O). Mappings
+/// holding any private anonymous page (relocated RELRO data, a debugger's breakpoints) are left alone, since
+/// dropping those would lose data; read-only mappings cannot gain such pages between the check and the call.
+public enum IdlePages {
+    /// Releases the read-only file-backed pages of this process. Returns the KiB released.
+    @discardableResult
+    public static func release() -> Int {
+        guard let bytes = try? FileSystem.readFile("/proc/self/smaps", limit: 16 << 20) else { return 0 }
+        var releasedKiB = 0
+        var range: (start: UInt, end: UInt)?
+        var rss = 0
+        for line in bytes.split(separator: 10) {
+            let fields = line.split(separator: 32)
+            guard let first = fields.first else { continue }
+            if first.contains(UInt8(ascii: "-")) && fields.count >= 6 {
+                // A mapping header: "start-end perms offset dev inode path".
+                range = nil
+                rss = 0
+                let bounds = first.split(separator: UInt8(ascii: "-"))
+                let perms = String(decoding: fields[1], as: UTF8.self)
+                guard perms == "r--p" || perms == "r-xp", fields[5].first == UInt8(ascii: "/"), bounds.count == 2,
+                    let start = UInt(String(decoding: bounds[0], as: UTF8.self), radix: 16),
+                    let end = UInt(String(decoding: bounds[1], as: UTF8.self), radix: 16)
+                else { continue }
+                range = (start, end)
+            } else if fields.count >= 2, range != nil {
+                let key = String(decoding: first, as: UTF8.self)
+                if key == "Rss:" {
+                    rss = Int(String(decoding: fields[1], as: UTF8.self)) ?? 0
+                } else if key == "Anonymous:" {
+                    // Checked before anything is dropped: a mapping with a private page keeps everything.
+                    if let r = range, String(decoding: fields[1], as: UTF8.self) == "0", rss > 0,
+                        madvise(UnsafeMutableRawPointer(bitPattern: r.start), Int(r.end - r.start), MADV_DONTNEED) == 0
+                    {
+                        releasedKiB += rss
+                    }
+                    range = nil
+                }
+            }
+        }
+        return releasedKiB
     }
 }

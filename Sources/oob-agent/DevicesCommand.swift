@@ -70,6 +70,11 @@ struct DevicesCommand: AsyncParsableCommand {
         func use(_ d: DiscoveredDevice) -> String? { d.path.flatMap { inUse[Self.canonical($0)] } }
         if json {
             let rows = devices.map { DeviceJSON($0, probe: probes[$0.syspath], inUse: use($0)) }
+            // Foundation pretty-prints an empty array as "[\n\n]"; scripts expect the plain empty array.
+            if rows.isEmpty {
+                print("[]")
+                return
+            }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             print(String(decoding: try encoder.encode(rows), as: UTF8.self))

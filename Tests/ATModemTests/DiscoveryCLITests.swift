@@ -23,6 +23,12 @@ struct DiscoveryCLITests {
         let sys = Set((try? FileManager.default.contentsOfDirectory(atPath: "/sys/class/tty")) ?? [])
         #expect(ttys == sys)
 
+        // Without --all only USB devices are listed; where there are none the answer is the plain empty array.
+        let usb = try await BuiltExecutable.run(["devices", "--json"])
+        #expect(usb.status == 0, "\(usb.stderr)")
+        let usbRows = try #require(try JSONSerialization.jsonObject(with: Data(usb.stdout.utf8)) as? [[String: Any]])
+        if usbRows.isEmpty { #expect(usb.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "[]") }
+
         let plain = try await BuiltExecutable.run(["devices"])
         #expect(plain.status == 0)
         #expect(!plain.stdout.isEmpty)

@@ -81,28 +81,13 @@ public struct LockoutLedger: Sendable, Equatable {
     /// Loads `path`; a missing file is an empty ledger.
     /// - Throws: ``AgentError`` (`.stateFile`) if the file exists but cannot be read.
     public static func load(path: String) throws -> LockoutLedger {
-        do {
-            return LockoutLedger(serialized: String(decoding: try FileSystem.readFile(path), as: UTF8.self))
-        } catch .noSuchFileOrDirectory {
-            return LockoutLedger()
-        } catch {
-            throw AgentError(
-                .stateFile, "\(path): cannot read the bad-code lockout file; fix: check state.dir is readable by the agent",
-                underlying: error
-            )
-        }
+        guard let bytes = try StateFile.read(path, what: "the bad-code lockout file") else { return LockoutLedger() }
+        return LockoutLedger(serialized: String(decoding: bytes, as: UTF8.self))
     }
 
     /// Writes the ledger to `path` atomically (mode 0600).
     /// - Throws: ``AgentError`` (`.stateFile`).
     public func save(path: String) throws {
-        do {
-            try FileSystem.writeAtomically(path, Array(serialized().utf8), mode: 0o600)
-        } catch {
-            throw AgentError(
-                .stateFile, "\(path): cannot write the bad-code lockout file; fix: make state.dir writable by the agent",
-                underlying: error
-            )
-        }
+        try StateFile.write(path, Array(serialized().utf8), what: "the bad-code lockout file")
     }
 }

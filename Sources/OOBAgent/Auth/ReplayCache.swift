@@ -76,28 +76,13 @@ public struct ReplayCache: Sendable, Equatable {
     /// Loads `path`; a missing file is an empty cache.
     /// - Throws: ``AgentError`` (`.stateFile`) if the file exists but cannot be read.
     public static func load(path: String) throws -> ReplayCache {
-        do {
-            return ReplayCache(serialized: String(decoding: try FileSystem.readFile(path), as: UTF8.self))
-        } catch .noSuchFileOrDirectory {
-            return ReplayCache()
-        } catch {
-            throw AgentError(
-                .stateFile, "\(path): cannot read the replay cache; fix: check state.dir is readable by the agent",
-                underlying: error
-            )
-        }
+        guard let bytes = try StateFile.read(path, what: "the replay cache") else { return ReplayCache() }
+        return ReplayCache(serialized: String(decoding: bytes, as: UTF8.self))
     }
 
     /// Writes the cache to `path` atomically (mode 0600).
     /// - Throws: ``AgentError`` (`.stateFile`).
     public func save(path: String) throws {
-        do {
-            try FileSystem.writeAtomically(path, Array(serialized().utf8), mode: 0o600)
-        } catch {
-            throw AgentError(
-                .stateFile, "\(path): cannot write the replay cache; fix: make state.dir writable by the agent",
-                underlying: error
-            )
-        }
+        try StateFile.write(path, Array(serialized().utf8), what: "the replay cache")
     }
 }

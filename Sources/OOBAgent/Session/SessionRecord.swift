@@ -55,14 +55,7 @@ public struct SessionRecord: Codable, Sendable, Equatable {
     ///   cannot be parsed is returned as a worst-case record (everything may be up, nobody known).
     public static func load(dir: String) throws -> SessionRecord? {
         let path = dir + "/" + fileName
-        let bytes: [UInt8]
-        do {
-            bytes = try FileSystem.readFile(path)
-        } catch .noSuchFileOrDirectory {
-            return nil
-        } catch {
-            throw AgentError(.stateFile, "\(path): cannot read the session record; fix: check the permissions of state.dir", underlying: error)
-        }
+        guard let bytes = try StateFile.read(path, what: "the session record") else { return nil }
         if let record = try? JSONDecoder().decode(SessionRecord.self, from: Data(bytes)) { return record }
         return SessionRecord(state: .tearingDown, owedSMS: [], linkMode: "unknown", linkUp: true, tunnelStarted: true, pid: 0, reason: "unreadable record")
     }
@@ -71,14 +64,15 @@ public struct SessionRecord: Codable, Sendable, Equatable {
     /// - Throws: ``AgentError`` (`.stateFile`).
     public func save(dir: String) throws {
         let path = dir + "/" + Self.fileName
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let data: Data
         do {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            let data = try encoder.encode(self)
-            try FileSystem.writeAtomically(path, Array(data), mode: 0o600)
+            data = try encoder.encode(self)
         } catch {
-            throw AgentError(.stateFile, "\(path): cannot write the session record; fix: make state.dir writable by the agent", underlying: error)
+            throw AgentError(.stateFile, "\(path): cannot encode the session record (\(error)); fix: report this as a bug", underlying: error)
         }
+        try StateFile.write(path, Array(data), what: "the session record")
     }
 
     /// Removes the record (the session is over and everything is down).

@@ -2,6 +2,7 @@ import ATModem
 import Foundation
 import Logging
 import ModemEmulator
+import OOBTestSupport
 import SerialIO
 import SystemPackage
 import Spawn
@@ -130,53 +131,21 @@ final class EchoServer: @unchecked Sendable {
     func stop() { _ = stopFlag.set() }
 }
 
-/// OpenSSH's sshd on 127.0.0.1 with a throwaway configuration (never /etc/ssh), stopped by PID.
+/// The jump host of the agent tests: OpenSSH's sshd on 127.0.0.1 (``LoopbackSSHD``: throwaway configuration,
+/// never /etc/ssh, stopped by PID) whose authorized_keys holds only the agent key's restricted line.
 final class JumpHost: @unchecked Sendable {
-    let dir: String
-    let port: Int
-    let process: SpawnedProcess
-    let knownHostsLine: String
+    let sshd: LoopbackSSHD
+    var port: Int { sshd.port }
+    var knownHostsLine: String { sshd.knownHostsLine }
+    var log: String { sshd.log() }
 
-    /// Starts sshd; `authorizedKeys` is the agent key's restricted line.
-    init(dir: String, authorizedKeys: String) throws {
-        self.dir = dir
-        try? FileManager.default.createDirectory(atPath: "/run/sshd", withIntermediateDirectories: true)
-        try shell("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", dir + "/host_ed25519", "-C", "jumphost"])
-        try (authorizedKeys + "\n").write(toFile: dir + "/authorized_keys", atomically: true, encoding: .utf8)
-        port = freePort()
-        let config = """
-            Port \(port)
-            ListenAddress 127.0.0.1
-            HostKey \(dir)/host_ed25519
-            PidFile \(dir)/sshd.pid
-            AuthorizedKeysFile \(dir)/authorized_keys
-            StrictModes no
-            PermitRootLogin yes
-            PasswordAuthentication no
-            KbdInteractiveAuthentication no
-            UsePAM no
-            AllowTcpForwarding yes
-            GatewayPorts no
-            ClientAliveInterval 0
-            LogLevel VERBOSE
-            """
-        try config.write(toFile: dir + "/sshd_config", atomically: true, encoding: .utf8)
-        _ = FileManager.default.createFile(atPath: dir + "/sshd.log", contents: nil)
-        process = try SpawnedProcess(
-            "/usr/sbin/sshd", ["-D", "-e", "-f", dir + "/sshd_config"],
-            options: SpawnOptions(stderr: .file(dir + "/sshd.log")))
-        let hostKey = try String(contentsOfFile: dir + "/host_ed25519.pub", encoding: .utf8)
-            .split(separator: " ").prefix(2).joined(separator: " ")
-        knownHostsLine = "[127.0.0.1]:\(port) \(hostKey)"
-        let deadline = Date().addingTimeInterval(10)
-        while !isListening(port) && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+    /// Starts sshd; `authorizedKeys` is the agent key's restricted line (sshd reads the file at each login).
+    init(authorizedKeys: String) throws {
+        sshd = try LoopbackSSHD()
+        try (authorizedKeys + "\n").write(toFile: sshd.authorizedKeysPath, atomically: true, encoding: .utf8)
     }
 
-    var log: String { (try? String(contentsOfFile: dir + "/sshd.log", encoding: .utf8)) ?? "" }
-
-    func stop() {
-        _ = process.terminate(grace: .seconds(5))
-    }
+    func stop() { sshd.stop() }
 }
 
 /// Everything an end-to-end test needs, torn down by `stop()`.
@@ -223,14 +192,14 @@ final class AgentHarness: @unchecked Sendable {
         forwardPort = freePort()
         let forward = AgentConfiguration.Forward(remoteBind: "127.0.0.1", remotePort: forwardPort, localHost: "127.0.0.1", localPort: echo.port)
         let publicKey = try SSHKeys.publicKeyLine(identity: dir.file("id_ed25519"))
-        jumpHost = try JumpHost(dir: dir.path, authorizedKeys: SSHKeys.authorizedKeysLine(publicKey: publicKey, forwards: [forward]))
+        jumpHost = try JumpHost(authorizedKeys: SSHKeys.authorizedKeysLine(publicKey: publicKey, forwards: [forward]))
         dir.write("known_hosts", jumpHost.knownHostsLine + "\n", mode: 0o644)
 
         configuration = AgentConfiguration(
             modem: .init(port: .path(modemLink), poll: .seconds(1)),
             auth: .init(senders: [PhoneNumber(Self.owner)!], secret: .totp(file: dir.file("totp.secret"))),
             tunnel: .init(
-                host: "127.0.0.1", port: jumpHost.port, user: "root", identity: dir.file("id_ed25519"),
+                host: "127.0.0.1", port: jumpHost.port, user: jumpHost.sshd.user, identity: dir.file("id_ed25519"),
                 knownHosts: dir.file("known_hosts"), forwards: [forward], keepalive: .seconds(5)
             ),
             session: .init(duration: duration, max: max, attempts: 2),
@@ -252,7 +221,7 @@ final class AgentHarness: @unchecked Sendable {
         [tunnel]
         host = "127.0.0.1"
         port = \(jumpHost.port)
-        user = "root"
+        user = "\(jumpHost.sshd.user)"
         identity = "\(dir.file("id_ed25519"))"
         known_hosts = "\(dir.file("known_hosts"))"
         forwards = ["127.0.0.1:\(forwardPort):127.0.0.1:\(echo.port)"]

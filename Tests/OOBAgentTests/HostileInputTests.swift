@@ -80,6 +80,26 @@ struct HostileInputTests {
         #expect(auth.evaluate(InboundSMS(sender: owner.e164, text: "UP \(code)", timestamp: t), clock: .unknown) == .obey(.up(minutes: nil), sender: owner))
     }
 
+    @Test("without a trusted clock, an SMS stamped years ahead does not age a used code out of the replay cache")
+    func replayCacheFromTheFuture() throws {
+        var auth = try authenticator()
+        let owner = PhoneNumber("+4791234567")!
+        let t: Int64 = 1_790_000_000
+        let code = try TOTP(base32: Self.secret).code(at: t)
+        #expect(auth.evaluate(InboundSMS(sender: owner.e164, text: "UP \(code)", timestamp: t), clock: .unknown) == .obey(.up(minutes: nil), sender: owner))
+        // A fake base station stamps an SMS under the owner's number in 2099 (its code is wrong, it only has to be seen).
+        _ = auth.evaluate(InboundSMS(sender: owner.e164, text: "UP 000000", timestamp: 4_070_908_800), clock: .unknown)
+        #expect(auth.replayCache.contains("totp:\(t / 30)"))
+        // The intercepted command sent again, restamped a minute later: still a replay.
+        let replay = InboundSMS(sender: owner.e164, text: "UP \(code)", timestamp: t + 60)
+        #expect(auth.evaluate(replay, clock: .unknown) == .ignore(.replayed))
+        // With a trusted clock the cache is pruned by age as before (two days).
+        var cache = ReplayCache()
+        cache.insert("totp:1", time: t)
+        cache.insert("totp:2", time: t + 3 * 86400)
+        #expect(!cache.contains("totp:1"))
+    }
+
     @Test("the decoder reports an alphanumeric sender as such")
     func decoderSenderType() throws {
         // SCA 00, DELIVER, TP-OA: 14 semi-octets, type D0, "+4791234567" in packed GSM 7-bit; PID, DCS, SCTS, "A".

@@ -95,7 +95,8 @@ public struct CommandAuthenticator: Sendable {
         let messageKey = "msg:" + Self.digest("\(sender.e164)|\(sms.timestamp)|\(text)")
         if replayCache.contains(messageKey) { return .ignore(.duplicate) }
         let now = clock.unixTime ?? sms.timestamp
-        replayCache.insert(messageKey, time: now)
+        let trusted = clock.unixTime != nil
+        replayCache.insert(messageKey, time: now, trustedTime: trusted)
 
         if let t = clock.unixTime, t - sms.timestamp > maxAge { return .ignore(.stale) }
         // The service centre stamps the time, not the sender: a stamp far ahead of a trusted clock is a broken or
@@ -125,7 +126,7 @@ public struct CommandAuthenticator: Sendable {
             codeKey = "pass:" + Self.digest("\(sender.e164)|\(sms.timestamp)")
         }
         if replayCache.contains(codeKey) { return .ignore(.replayed) }
-        replayCache.insert(codeKey, time: now)
+        replayCache.insert(codeKey, time: now, trustedTime: trusted)
         lockout.clearBadCodes(sender)
         switch words.command() {
         case .success(let command): return .obey(command, sender: sender)

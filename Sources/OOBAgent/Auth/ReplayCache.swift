@@ -30,10 +30,17 @@ public struct ReplayCache: Sendable, Equatable {
     public func contains(_ key: String) -> Bool { entries.contains { $0.key == key } }
 
     /// Records `key` at `time`, pruning entries older than `retention` before `time` and above capacity.
-    public mutating func insert(_ key: String, time: Int64) {
+    /// - Parameter trustedTime: false when `time` is only an SMS's own stamp (no synchronised system clock and no
+    ///   network time): then nothing is pruned by age, only by capacity, so that a forged stamp years ahead
+    ///   cannot age out the codes already used.
+    public mutating func insert(_ key: String, time: Int64, trustedTime: Bool = true) {
         guard !contains(key) else { return }
         entries.append(Entry(time: time, key: key))
-        prune(now: time)
+        if trustedTime {
+            prune(now: time)
+        } else {
+            Self.trim(&entries, to: capacity)
+        }
     }
 
     /// Drops entries older than `retention` relative to `now`, then the oldest above `capacity`.

@@ -7,7 +7,7 @@ import Testing
 /// The figures of `bench/agent/RESULTS.md`. Not a test: it runs only with `OOB_BENCH=1` (see
 /// `bench/agent/run.sh`), asserts nothing about speed and prints what it measured.
 extension AgentIntegrationSuites {
-    @Suite("Agent benchmarks", .serialized, .enabled(if: ProcessInfo.processInfo.environment["OOB_BENCH"] == "1"))
+    @Suite("Agent benchmarks", .serialized, .enabled(if: ProcessInfo.processInfo.environment["OOB_BENCH"] == "1", "a benchmark: runs with OOB_BENCH=1 (bench/agent/run.sh), never in CI"))
     struct AgentBenchmarks {
         static var binary: String { ProcessInfo.processInfo.environment["OOB_AGENT_BIN"] ?? Binary.path }
 

@@ -35,7 +35,7 @@ extension AgentIntegrationSuites {
 
         @Test(
             "the console adapter came back under a new name: the relay reopens it there, clients are told, status shows the path",
-            .enabled(if: sshdAvailable), arguments: Feed.allCases)
+            .enabled(if: sshdAvailable, "needs OpenSSH's sshd at /usr/sbin/sshd (scripts/install-deps.sh installs openssh-server)"), arguments: Feed.allCases)
         func consoleRenamed(feedKind: Feed) async throws {
             let h = try AgentHarness()
             defer { h.stop() }
@@ -127,7 +127,7 @@ extension AgentIntegrationSuites {
 
         @Test(
             "the real daemon with a console match nothing here fits: the relay waits and says why (status --json, the client), on the real device watcher",
-            .enabled(if: Binary.exists && sshdAvailable))
+            .enabled(if: Binary.exists && sshdAvailable, "needs the oob-agent binary built next to the tests (swift build --build-tests) and OpenSSH's sshd at /usr/sbin/sshd (scripts/install-deps.sh installs openssh-server)"))
         func daemonConsoleWaits() async throws {
             let h = try AgentHarness(bridged: true)
             defer { h.stop() }
@@ -171,7 +171,7 @@ extension AgentIntegrationSuites {
             #expect(daemon.exitStatus == 0)
         }
 
-        @Test("check: a console.device match that resolves to nothing is a problem with the fix", .enabled(if: Binary.exists))
+        @Test("check: a console.device match that resolves to nothing is a problem with the fix", .enabled(if: Binary.exists, "needs the oob-agent binary built next to the tests (swift build --build-tests)"))
         func checkConsoleMatchesNothing() throws {
             let dir = TempDir()
             defer { dir.cleanup() }
@@ -184,7 +184,7 @@ extension AgentIntegrationSuites {
             #expect(line.contains("check the match with `oob-agent devices`, or plug the device in"), "\(line)")
         }
 
-        @Test("console.device as a literal path: the relay runs inside the agent and status shows it", .enabled(if: sshdAvailable))
+        @Test("console.device as a literal path: the relay runs inside the agent and status shows it", .enabled(if: sshdAvailable, "needs OpenSSH's sshd at /usr/sbin/sshd (scripts/install-deps.sh installs openssh-server)"))
         func consoleLiteralPath() async throws {
             let h = try AgentHarness()
             defer { h.stop() }

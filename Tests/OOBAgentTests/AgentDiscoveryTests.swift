@@ -25,7 +25,7 @@ extension AgentIntegrationSuites {
             ])
         }
 
-        @Test("the modem came back under a new name (USB reset): the agent finds it by its match and answers again", .enabled(if: sshdAvailable))
+        @Test("the modem came back under a new name (USB reset): the agent finds it by its match and answers again", .enabled(if: sshdAvailable, "needs OpenSSH's sshd at /usr/sbin/sshd (scripts/install-deps.sh installs openssh-server)"))
         func modemRenamed() async throws {
             let h = try AgentHarness()
             defer { h.stop() }

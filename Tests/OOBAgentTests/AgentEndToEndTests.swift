@@ -14,7 +14,7 @@ extension AgentIntegrationSuites {
 
         func now() -> Int64 { Int64(Date().timeIntervalSince1970) }
 
-        @Test("UP → forward listening → bytes through it → expiry → forward gone → link-down SMS", .enabled(if: sshdAvailable))
+        @Test("UP → forward listening → bytes through it → expiry → forward gone → link-down SMS", .enabled(if: sshdAvailable, "needs OpenSSH's sshd at /usr/sbin/sshd (scripts/install-deps.sh installs openssh-server)"))
         func lifecycle() async throws {
             let h = try AgentHarness(duration: .seconds(4))
             defer { h.stop() }
@@ -33,7 +33,7 @@ extension AgentIntegrationSuites {
             #expect(h.status()?.lastSession?.reason == "session expired")
         }
 
-        @Test("EXTEND is capped at session.max; DOWN ends the session at once", .enabled(if: sshdAvailable))
+        @Test("EXTEND is capped at session.max; DOWN ends the session at once", .enabled(if: sshdAvailable, "needs OpenSSH's sshd at /usr/sbin/sshd (scripts/install-deps.sh installs openssh-server)"))
         func extendAndDown() async throws {
             let h = try AgentHarness(duration: .seconds(600), max: .seconds(700))
             defer { h.stop() }
@@ -54,7 +54,7 @@ extension AgentIntegrationSuites {
             #expect(h.status()?.state == "idle")
         }
 
-        @Test("STATUS replies with state, signal, last session and uptime; changes nothing", .enabled(if: sshdAvailable))
+        @Test("STATUS replies with state, signal, last session and uptime; changes nothing", .enabled(if: sshdAvailable, "needs OpenSSH's sshd at /usr/sbin/sshd (scripts/install-deps.sh installs openssh-server)"))
         func status() async throws {
             let h = try AgentHarness()
             defer { h.stop() }
@@ -67,7 +67,7 @@ extension AgentIntegrationSuites {
             #expect(!isListening(h.forwardPort))
         }
 
-        @Test("a replayed code, a stranger and a stale SMS get no reply and change nothing", .enabled(if: sshdAvailable))
+        @Test("a replayed code, a stranger and a stale SMS get no reply and change nothing", .enabled(if: sshdAvailable, "needs OpenSSH's sshd at /usr/sbin/sshd (scripts/install-deps.sh installs openssh-server)"))
         func refusals() async throws {
             let h = try AgentHarness()
             defer { h.stop() }
@@ -88,7 +88,7 @@ extension AgentIntegrationSuites {
             #expect(!isListening(h.forwardPort))
         }
 
-        @Test("a code valid only for the SMS timestamp works while the system clock is hours off", .enabled(if: sshdAvailable))
+        @Test("a code valid only for the SMS timestamp works while the system clock is hours off", .enabled(if: sshdAvailable, "needs OpenSSH's sshd at /usr/sbin/sshd (scripts/install-deps.sh installs openssh-server)"))
         func clockHoursOff() async throws {
             let h = try AgentHarness()
             defer { h.stop() }
@@ -102,7 +102,7 @@ extension AgentIntegrationSuites {
             #expect(await eventually { !isListening(h.forwardPort) })
         }
 
-        @Test("the modem vanishing mid-session (USB reset) is survived", .enabled(if: sshdAvailable))
+        @Test("the modem vanishing mid-session (USB reset) is survived", .enabled(if: sshdAvailable, "needs OpenSSH's sshd at /usr/sbin/sshd (scripts/install-deps.sh installs openssh-server)"))
         func modemVanishes() async throws {
             let h = try AgentHarness()
             defer { h.stop() }
@@ -124,7 +124,7 @@ extension AgentIntegrationSuites {
             #expect(!isListening(h.forwardPort))
         }
 
-        @Test("a burst of 40 SMS into 25 slots is drained as it comes; nothing is lost", .enabled(if: sshdAvailable))
+        @Test("a burst of 40 SMS into 25 slots is drained as it comes; nothing is lost", .enabled(if: sshdAvailable, "needs OpenSSH's sshd at /usr/sbin/sshd (scripts/install-deps.sh installs openssh-server)"))
         func burst() async throws {
             let h = try AgentHarness(storage: 25)
             defer { h.stop() }
@@ -146,7 +146,7 @@ extension AgentIntegrationSuites {
             #expect(h.sent.count == 1)
         }
 
-        @Test("graceful shutdown mid-session tears down and sends the link-down SMS first", .enabled(if: sshdAvailable))
+        @Test("graceful shutdown mid-session tears down and sends the link-down SMS first", .enabled(if: sshdAvailable, "needs OpenSSH's sshd at /usr/sbin/sshd (scripts/install-deps.sh installs openssh-server)"))
         func gracefulShutdown() async throws {
             let h = try AgentHarness()
             defer { h.stop() }
@@ -163,7 +163,7 @@ extension AgentIntegrationSuites {
             }
         }
 
-        @Test("local up/down through the control socket", .enabled(if: sshdAvailable))
+        @Test("local up/down through the control socket", .enabled(if: sshdAvailable, "needs OpenSSH's sshd at /usr/sbin/sshd (scripts/install-deps.sh installs openssh-server)"))
         func localUpDown() async throws {
             let h = try AgentHarness()
             defer { h.stop() }

@@ -206,7 +206,7 @@ extension AgentIntegrationSuites {
     struct AgentHostileSMSTests {
         static let ready = Binary.exists && FileManager.default.isExecutableFile(atPath: "/usr/sbin/sshd")
 
-        @Test("PDUs that do not decode are logged naming the problem and deleted", .enabled(if: ready))
+        @Test("PDUs that do not decode are logged naming the problem and deleted", .enabled(if: ready, "needs the oob-agent binary built next to the tests (swift build --build-tests) and OpenSSH's sshd at /usr/sbin/sshd (scripts/install-deps.sh installs openssh-server)"))
         func undecodable() async throws {
             let w = try await HostileWorld()
             defer { w.stop() }
@@ -232,7 +232,7 @@ extension AgentIntegrationSuites {
             try await w.finalUP(step: 1)
         }
 
-        @Test("a status report and a SUBMIT in the inbox are deleted, never obeyed", .enabled(if: ready))
+        @Test("a status report and a SUBMIT in the inbox are deleted, never obeyed", .enabled(if: ready, "needs the oob-agent binary built next to the tests (swift build --build-tests) and OpenSSH's sshd at /usr/sbin/sshd (scripts/install-deps.sh installs openssh-server)"))
         func nonDeliver() async throws {
             let w = try await HostileWorld()
             defer { w.stop() }
@@ -249,7 +249,7 @@ extension AgentIntegrationSuites {
             try await w.finalUP(step: 1)
         }
 
-        @Test("8-bit data is never a command; class-0 (flash) and UCS-2 text are read as text", .enabled(if: ready))
+        @Test("8-bit data is never a command; class-0 (flash) and UCS-2 text are read as text", .enabled(if: ready, "needs the oob-agent binary built next to the tests (swift build --build-tests) and OpenSSH's sshd at /usr/sbin/sshd (scripts/install-deps.sh installs openssh-server)"))
         func encodings() async throws {
             let w = try await HostileWorld()
             defer { w.stop() }
@@ -267,7 +267,7 @@ extension AgentIntegrationSuites {
             #expect(w.h.sentTexts().count == 3, "\(w.h.sent)")
         }
 
-        @Test("look-alike digits, NUL and control characters are refused; Unicode spaces separate words", .enabled(if: ready))
+        @Test("look-alike digits, NUL and control characters are refused; Unicode spaces separate words", .enabled(if: ready, "needs the oob-agent binary built next to the tests (swift build --build-tests) and OpenSSH's sshd at /usr/sbin/sshd (scripts/install-deps.sh installs openssh-server)"))
         func unicodeTricks() async throws {
             let w = try await HostileWorld()
             defer { w.stop() }
@@ -293,7 +293,7 @@ extension AgentIntegrationSuites {
             try await w.finalUP(step: 2)
         }
 
-        @Test("160 characters of garbage, 1000 characters in 7 parts, a multipart whose first part is a valid UP", .enabled(if: ready))
+        @Test("160 characters of garbage, 1000 characters in 7 parts, a multipart whose first part is a valid UP", .enabled(if: ready, "needs the oob-agent binary built next to the tests (swift build --build-tests) and OpenSSH's sshd at /usr/sbin/sshd (scripts/install-deps.sh installs openssh-server)"))
         func garbageAndMultipart() async throws {
             let w = try await HostileWorld()
             defer { w.stop() }
@@ -322,7 +322,7 @@ extension AgentIntegrationSuites {
             try await w.finalUP(step: 2)
         }
 
-        @Test("senders: alphanumeric look-alike, national format, no type, 00 prefix, spoofed with a wrong code", .enabled(if: ready))
+        @Test("senders: alphanumeric look-alike, national format, no type, 00 prefix, spoofed with a wrong code", .enabled(if: ready, "needs the oob-agent binary built next to the tests (swift build --build-tests) and OpenSSH's sshd at /usr/sbin/sshd (scripts/install-deps.sh installs openssh-server)"))
         func senders() async throws {
             let w = try await HostileWorld()
             defer { w.stop() }
@@ -351,7 +351,7 @@ extension AgentIntegrationSuites {
             try await w.finalUP(step: 5)
         }
 
-        @Test("timestamps: far future, far past, odd zones, a right code older than max_age", .enabled(if: ready))
+        @Test("timestamps: far future, far past, odd zones, a right code older than max_age", .enabled(if: ready, "needs the oob-agent binary built next to the tests (swift build --build-tests) and OpenSSH's sshd at /usr/sbin/sshd (scripts/install-deps.sh installs openssh-server)"))
         func timestamps() async throws {
             let w = try await HostileWorld()
             defer { w.stop() }
@@ -375,7 +375,7 @@ extension AgentIntegrationSuites {
             try await w.finalUP(step: 2)
         }
 
-        @Test("the same SMS at two indexes is obeyed once; +CMTI for empty, out-of-range, ME and SR indexes", .enabled(if: ready))
+        @Test("the same SMS at two indexes is obeyed once; +CMTI for empty, out-of-range, ME and SR indexes", .enabled(if: ready, "needs the oob-agent binary built next to the tests (swift build --build-tests) and OpenSSH's sshd at /usr/sbin/sshd (scripts/install-deps.sh installs openssh-server)"))
         func duplicatesAndBogusNotifications() async throws {
             let w = try await HostileWorld()
             defer { w.stop() }
@@ -392,7 +392,7 @@ extension AgentIntegrationSuites {
             try await w.finalUP(step: 1)
         }
 
-        @Test("a burst mixing every kind, one valid UP at the end", .enabled(if: ready))
+        @Test("a burst mixing every kind, one valid UP at the end", .enabled(if: ready, "needs the oob-agent binary built next to the tests (swift build --build-tests) and OpenSSH's sshd at /usr/sbin/sshd (scripts/install-deps.sh installs openssh-server)"))
         func burst() async throws {
             let w = try await HostileWorld()
             defer { w.stop() }
@@ -429,7 +429,7 @@ extension AgentIntegrationSuites {
             #expect(w.sentOnlyToOwners)
         }
 
-        @Test("text-mode fallback: a multipart part and an alphanumeric sender are never obeyed", .enabled(if: ready))
+        @Test("text-mode fallback: a multipart part and an alphanumeric sender are never obeyed", .enabled(if: ready, "needs the oob-agent binary built next to the tests (swift build --build-tests) and OpenSSH's sshd at /usr/sbin/sshd (scripts/install-deps.sh installs openssh-server)"))
         func textMode() async throws {
             let w = try await HostileWorld(textMode: true)
             defer { w.stop() }
@@ -444,7 +444,7 @@ extension AgentIntegrationSuites {
             try await w.finalUP(step: 2)
         }
 
-        @Test("an entry the modem refuses to delete does not hold up the SMS after it", .enabled(if: ready))
+        @Test("an entry the modem refuses to delete does not hold up the SMS after it", .enabled(if: ready, "needs the oob-agent binary built next to the tests (swift build --build-tests) and OpenSSH's sshd at /usr/sbin/sshd (scripts/install-deps.sh installs openssh-server)"))
         func undeletable() async throws {
             let w = try await HostileWorld()
             defer { w.stop() }
@@ -464,7 +464,7 @@ extension AgentIntegrationSuites {
             #expect(try w.alive())
         }
 
-        @Test("an SMS the modem routes straight to the port (+CMT, as many do with class 0) is judged like a stored one", .enabled(if: ready))
+        @Test("an SMS the modem routes straight to the port (+CMT, as many do with class 0) is judged like a stored one", .enabled(if: ready, "needs the oob-agent binary built next to the tests (swift build --build-tests) and OpenSSH's sshd at /usr/sbin/sshd (scripts/install-deps.sh installs openssh-server)"))
         func routedMessage() async throws {
             let w = try await HostileWorld()
             defer { w.stop() }
@@ -484,7 +484,7 @@ extension AgentIntegrationSuites {
             try await w.finalUP(step: 2)
         }
 
-        @Test("a hostile modem: a huge line without newline and binary garbage between replies", .enabled(if: ready))
+        @Test("a hostile modem: a huge line without newline and binary garbage between replies", .enabled(if: ready, "needs the oob-agent binary built next to the tests (swift build --build-tests) and OpenSSH's sshd at /usr/sbin/sshd (scripts/install-deps.sh installs openssh-server)"))
         func hostileModem() async throws {
             let w = try await HostileWorld()
             defer { w.stop() }

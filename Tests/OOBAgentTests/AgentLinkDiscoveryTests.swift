@@ -23,7 +23,7 @@ extension AgentIntegrationSuites {
             ])
         }
 
-        @Test("a link.interface match is resolved afresh at each session: the interface renamed between sessions is the one used", .enabled(if: sshdAvailable))
+        @Test("a link.interface match is resolved afresh at each session: the interface renamed between sessions is the one used", .enabled(if: sshdAvailable, "needs OpenSSH's sshd at /usr/sbin/sshd (scripts/install-deps.sh installs openssh-server)"))
         func linkInterfaceRenamedBetweenSessions() async throws {
             let h = try AgentHarness()
             defer { h.stop() }

@@ -20,7 +20,7 @@ extension AgentIntegrationSuites {
             board.frames.filter { $0.bytes.count == 3 && $0.bytes[0] == 0xFF && $0.bytes[1] == 1 && $0.bytes[2] <= 1 }
         }
 
-        @Test("POWER … cycle by SMS reaches the board (off, then on after off_time) and the reply says so; hostile twins are refused silently", .enabled(if: sshdAvailable))
+        @Test("POWER … cycle by SMS reaches the board (off, then on after off_time) and the reply says so; hostile twins are refused silently", .enabled(if: sshdAvailable, "needs OpenSSH's sshd at /usr/sbin/sshd (scripts/install-deps.sh installs openssh-server)"))
         func cycleBySMS() async throws {
             let board = try RelayBoardEmulator(relayCount: 2)
             defer { board.stop() }
@@ -58,7 +58,7 @@ extension AgentIntegrationSuites {
             #expect(board.relay(1))
         }
 
-        @Test("POWER for an unknown outlet and for a without_session = false outlet with no session answer FAILED", .enabled(if: sshdAvailable))
+        @Test("POWER for an unknown outlet and for a without_session = false outlet with no session answer FAILED", .enabled(if: sshdAvailable, "needs OpenSSH's sshd at /usr/sbin/sshd (scripts/install-deps.sh installs openssh-server)"))
         func refusedWithReason() async throws {
             let board = try RelayBoardEmulator(relayCount: 2)
             defer { board.stop() }
@@ -79,7 +79,7 @@ extension AgentIntegrationSuites {
             #expect(board.received.isEmpty, "\(board.received)")
         }
 
-        @Test("the control socket's power request switches the outlet and logs who asked", .enabled(if: sshdAvailable))
+        @Test("the control socket's power request switches the outlet and logs who asked", .enabled(if: sshdAvailable, "needs OpenSSH's sshd at /usr/sbin/sshd (scripts/install-deps.sh installs openssh-server)"))
         func controlSocket() async throws {
             let board = try RelayBoardEmulator(relayCount: 2)
             defer { board.stop() }
@@ -103,7 +103,7 @@ extension AgentIntegrationSuites {
             #expect(!bad.ok && (bad.error ?? "").contains("toaster"))
         }
 
-        @Test("the built daemon: POWER by SMS and `oob-agent power` through its control socket reach the board", .enabled(if: Binary.exists && sshdAvailable))
+        @Test("the built daemon: POWER by SMS and `oob-agent power` through its control socket reach the board", .enabled(if: Binary.exists && sshdAvailable, "needs the oob-agent binary built next to the tests (swift build --build-tests) and OpenSSH's sshd at /usr/sbin/sshd (scripts/install-deps.sh installs openssh-server)"))
         func builtDaemon() async throws {
             let board = try RelayBoardEmulator(relayCount: 2, keepSlaveOpen: false)
             defer { board.stop() }

@@ -62,7 +62,7 @@ extension AgentIntegrationSuites {
     struct LockoutRestartTests {
         static let sshdAvailable = FileManager.default.isExecutableFile(atPath: "/usr/sbin/sshd")
 
-        @Test("bad codes until lockout, restart: the right code is still refused (loudly), and accepted after the lockout", .enabled(if: sshdAvailable))
+        @Test("bad codes until lockout, restart: the right code is still refused (loudly), and accepted after the lockout", .enabled(if: sshdAvailable, "needs OpenSSH's sshd at /usr/sbin/sshd (scripts/install-deps.sh installs openssh-server)"))
         func lockoutSurvivesRestart() async throws {
             let h = try AgentHarness()
             defer { h.stop() }

@@ -11,7 +11,7 @@ extension AgentIntegrationSuites {
 
         func daemonLog(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
 
-        @Test("up returns once the forward listens, printing the ssh command and the time left; down ends it", .enabled(if: ready))
+        @Test("up returns once the forward listens, printing the ssh command and the time left; down ends it", .enabled(if: ready, "needs the oob-agent binary built next to the tests (swift build --build-tests) and OpenSSH's sshd at /usr/sbin/sshd (scripts/install-deps.sh installs openssh-server)"))
         func upWaitsForTheSession() async throws {
             let h = try AgentHarness(bridged: true)
             defer { h.stop() }
@@ -37,7 +37,7 @@ extension AgentIntegrationSuites {
             #expect(await eventually { !daemon.isRunning })
         }
 
-        @Test("up prints the reason and exits 1 when the session cannot come up", .enabled(if: ready))
+        @Test("up prints the reason and exits 1 when the session cannot come up", .enabled(if: ready, "needs the oob-agent binary built next to the tests (swift build --build-tests) and OpenSSH's sshd at /usr/sbin/sshd (scripts/install-deps.sh installs openssh-server)"))
         func upReportsFailure() async throws {
             let h = try AgentHarness(bridged: true)
             defer { h.stop() }
@@ -56,7 +56,7 @@ extension AgentIntegrationSuites {
             #expect(await eventually { !daemon.isRunning })
         }
 
-        @Test("up --timeout gives up (exit 1) while the daemon goes on; --no-wait returns at once", .enabled(if: ready))
+        @Test("up --timeout gives up (exit 1) while the daemon goes on; --no-wait returns at once", .enabled(if: ready, "needs the oob-agent binary built next to the tests (swift build --build-tests) and OpenSSH's sshd at /usr/sbin/sshd (scripts/install-deps.sh installs openssh-server)"))
         func upTimeoutAndNoWait() async throws {
             let h = try AgentHarness(bridged: true)
             defer { h.stop() }

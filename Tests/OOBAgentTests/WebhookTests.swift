@@ -70,7 +70,7 @@ extension AgentIntegrationSuites {
             #expect(await eventually { h.status()?.state == "idle" })
         }
 
-        @Test("https webhook: UP by SMS → POST {event:up} to the TLS server, DOWN → {event:down}", .enabled(if: ready))
+        @Test("https webhook: UP by SMS → POST {event:up} to the TLS server, DOWN → {event:down}", .enabled(if: ready, "needs OpenSSH's sshd at /usr/sbin/sshd (scripts/install-deps.sh installs openssh-server), the openssl CLI and python3"))
         func httpsEndToEnd() async throws {
             let h = try AgentHarness()
             defer { h.stop() }
@@ -89,7 +89,7 @@ extension AgentIntegrationSuites {
             #expect(log.contains("webhook sent", "webhook.event=down", "webhook.status=200"), "\(log.all)")
         }
 
-        @Test("https webhook with the wrong CA: nothing sent, the log says why and how to fix it, the session is unharmed", .enabled(if: ready))
+        @Test("https webhook with the wrong CA: nothing sent, the log says why and how to fix it, the session is unharmed", .enabled(if: ready, "needs OpenSSH's sshd at /usr/sbin/sshd (scripts/install-deps.sh installs openssh-server), the openssl CLI and python3"))
         func wrongCA() async throws {
             let h = try AgentHarness()
             defer { h.stop() }
@@ -106,7 +106,7 @@ extension AgentIntegrationSuites {
             #expect(!log.contains("webhook sent"))
         }
 
-        @Test("http:// webhook end to end against a loopback server", .enabled(if: ready))
+        @Test("http:// webhook end to end against a loopback server", .enabled(if: ready, "needs OpenSSH's sshd at /usr/sbin/sshd (scripts/install-deps.sh installs openssh-server), the openssl CLI and python3"))
         func plainHTTP() async throws {
             let h = try AgentHarness()
             defer { h.stop() }
@@ -120,7 +120,7 @@ extension AgentIntegrationSuites {
             #expect(server.received.last?.contains("{\"event\":\"down\"") == true, "\(server.received)")
         }
 
-        @Test("a session that fails to come up sends no webhook", .enabled(if: ready))
+        @Test("a session that fails to come up sends no webhook", .enabled(if: ready, "needs OpenSSH's sshd at /usr/sbin/sshd (scripts/install-deps.sh installs openssh-server), the openssl CLI and python3"))
         func noWebhookWithoutSession() async throws {
             let h = try AgentHarness()
             defer { h.stop() }
@@ -142,7 +142,7 @@ extension AgentIntegrationSuites {
             #expect(!log.contains("webhook"), "\(log.all)")
         }
 
-        @Test("Webhook.post: each failure names the problem and the fix", .enabled(if: tools))
+        @Test("Webhook.post: each failure names the problem and the fix", .enabled(if: tools, "needs the openssl CLI and python3 for the webhook server (scripts/install-deps.sh)"))
         func failures() async throws {
             let dir = TempDir()
             defer { dir.cleanup() }
@@ -176,7 +176,7 @@ extension AgentIntegrationSuites {
             #expect(tls.received.count == 2 && plain.received.isEmpty, "\(tls.received) \(plain.received)")
         }
 
-        @Test("a self-signed server certificate: refused as such, accepted when notify.webhook_ca is that certificate", .enabled(if: tools))
+        @Test("a self-signed server certificate: refused as such, accepted when notify.webhook_ca is that certificate", .enabled(if: tools, "needs the openssl CLI and python3 for the webhook server (scripts/install-deps.sh)"))
         func selfSigned() async throws {
             let dir = TempDir()
             defer { dir.cleanup() }
@@ -199,7 +199,7 @@ extension AgentIntegrationSuites {
             #expect(server.received.count == 1)
         }
 
-        @Test("the POST leaves through the given interface and from the given address", .enabled(if: tools))
+        @Test("the POST leaves through the given interface and from the given address", .enabled(if: tools, "needs the openssl CLI and python3 for the webhook server (scripts/install-deps.sh)"))
         func binding() async throws {
             let dir = TempDir()
             defer { dir.cleanup() }
@@ -211,8 +211,7 @@ extension AgentIntegrationSuites {
             #expect(server.clients == ["127.0.0.2"], "\(server.clients)")
             // Bound to an interface with no route to the server, the POST cannot get there.
             guard geteuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip") else {
-                print("skipping the dummy-interface half: it needs root (CAP_NET_ADMIN) and iproute2")
-                return
+                try Test.cancel("the unrouted-interface half did not run: it needs root (CAP_NET_ADMIN) and iproute2")
             }
             // A veth pair (random suffix, deleted below) with no address and no route to 127.0.0.1.
             let suffix = String(UInt32.random(in: 0...UInt32.max), radix: 16)
@@ -220,8 +219,7 @@ extension AgentIntegrationSuites {
             try shell("/usr/sbin/ip", ["link", "add", name, "type", "veth", "peer", "name", "oobwp" + suffix])
             defer { _ = try? shell("/usr/sbin/ip", ["link", "del", name]) }
             guard FileManager.default.fileExists(atPath: "/sys/class/net/\(name)") else {
-                print("skipping the veth half: this kernel cannot create a veth pair")
-                return
+                try Test.cancel("the unrouted-interface half did not run: this kernel cannot create a veth pair")
             }
             try shell("/usr/sbin/ip", ["link", "set", name, "up"])
             do {
@@ -234,7 +232,7 @@ extension AgentIntegrationSuites {
             #expect(server.clients.count == 1, "\(server.clients)")
         }
 
-        @Test("a silent server: the POST gives up at its deadline", .enabled(if: tools))
+        @Test("a silent server: the POST gives up at its deadline", .enabled(if: tools, "needs the openssl CLI and python3 for the webhook server (scripts/install-deps.sh)"))
         func deadline() async throws {
             // A listener that accepts (the kernel's backlog) and never answers.
             let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -258,7 +256,7 @@ extension AgentIntegrationSuites {
             }
         }
 
-        @Test("run refuses to start with a notify.webhook_ca others may write (exit 2, the fix named)", .enabled(if: ready && Binary.exists))
+        @Test("run refuses to start with a notify.webhook_ca others may write (exit 2, the fix named)", .enabled(if: ready && Binary.exists, "needs OpenSSH's sshd at /usr/sbin/sshd (scripts/install-deps.sh installs openssh-server), the openssl CLI and python3"))
         func runRefusesOpenCA() throws {
             let h = try AgentHarness(bridged: true)
             defer { h.stop() }
@@ -275,7 +273,7 @@ extension AgentIntegrationSuites {
             #expect((check.out + check.err).contains("notify.webhook_ca"), "\(check.out) \(check.err)")
         }
 
-        @Test("notify.webhook_ca: parsed for https only; check verifies the file", .enabled(if: tools))
+        @Test("notify.webhook_ca: parsed for https only; check verifies the file", .enabled(if: tools, "needs the openssl CLI and python3 for the webhook server (scripts/install-deps.sh)"))
         func configurationAndCheck() throws {
             let dir = TempDir()
             defer { dir.cleanup() }

@@ -94,7 +94,7 @@ extension AgentIntegrationSuites {
 
         func now() -> Int64 { Int64(Date().timeIntervalSince1970) }
 
-        @Test("SIGTERM mid-session: forward gone, link-down SMS sent, exit 0", .enabled(if: ready))
+        @Test("SIGTERM mid-session: forward gone, link-down SMS sent, exit 0", .enabled(if: ready, "needs the oob-agent binary built next to the tests (swift build --build-tests) and OpenSSH's sshd at /usr/sbin/sshd (scripts/install-deps.sh installs openssh-server)"))
         func sigterm() async throws {
             let h = try AgentHarness(bridged: true)
             defer { h.stop() }
@@ -112,7 +112,7 @@ extension AgentIntegrationSuites {
             #expect(!FileManager.default.fileExists(atPath: h.dir.file("state/session.json")))
         }
 
-        @Test("SIGKILL mid-session, then restart: the new daemon tears down and sends the owed SMS", .enabled(if: ready))
+        @Test("SIGKILL mid-session, then restart: the new daemon tears down and sends the owed SMS", .enabled(if: ready, "needs the oob-agent binary built next to the tests (swift build --build-tests) and OpenSSH's sshd at /usr/sbin/sshd (scripts/install-deps.sh installs openssh-server)"))
         func sigkillAndRestart() async throws {
             let h = try AgentHarness(bridged: true)
             defer { h.stop() }
@@ -132,14 +132,18 @@ extension AgentIntegrationSuites {
             #expect(await eventually { !FileManager.default.fileExists(atPath: h.dir.file("state/session.json")) })
             #expect(!isListening(h.forwardPort))
             // The replayed UP (same code) is still refused by the restarted daemon.
-            try h.deliver("UP \(h.code(at: t))", timestamp: t + 2)
-            try await Task.sleep(for: .seconds(2))
+            // Judged once the daemon has read and deleted it from the modem's storage.
+            let slot = try #require(try h.deliver("UP \(h.code(at: t))", timestamp: t + 2))
+            #expect(await eventually { h.emulator.storedMessages[slot] == nil }, "the replayed UP was never read")
+            // An obeyed SMS changes the state before it is deleted: judged and refused, the daemon is still idle.
+            #expect(h.status()?.state == "idle", "\(String(describing: h.status()))")
             #expect(!isListening(h.forwardPort))
+            #expect(h.sentTexts().filter { $0.hasPrefix("UP until") }.count == 1, "\(h.sent)")
             second.signal(SIGTERM)
             #expect(await eventually { !second.isRunning })
         }
 
-        @Test("systemd notify: READY=1 with a status line, from the real binary", .enabled(if: ready))
+        @Test("systemd notify: READY=1 with a status line, from the real binary", .enabled(if: ready, "needs the oob-agent binary built next to the tests (swift build --build-tests) and OpenSSH's sshd at /usr/sbin/sshd (scripts/install-deps.sh installs openssh-server)"))
         func notify() async throws {
             let h = try AgentHarness(bridged: true)
             defer { h.stop() }
@@ -161,7 +165,7 @@ extension AgentIntegrationSuites {
 extension AgentIntegrationSuites {
     @Suite("Command line", .serialized, .timeLimit(.minutes(2)))
     struct CommandLineTests {
-        @Test("enroll writes a 0600 secret, refuses to overwrite without --force, prints the URI and QR; code matches", .enabled(if: Binary.exists))
+        @Test("enroll writes a 0600 secret, refuses to overwrite without --force, prints the URI and QR; code matches", .enabled(if: Binary.exists, "needs the oob-agent binary built next to the tests (swift build --build-tests)"))
         func enrollAndCode() throws {
             let dir = TempDir()
             defer { dir.cleanup() }
@@ -180,7 +184,7 @@ extension AgentIntegrationSuites {
             #expect(try Binary.run(["enroll", "--config", config, "--force", "--no-qr"]).status == 0)
         }
 
-        @Test("a configuration error exits 2 naming the key and the fix", .enabled(if: Binary.exists))
+        @Test("a configuration error exits 2 naming the key and the fix", .enabled(if: Binary.exists, "needs the oob-agent binary built next to the tests (swift build --build-tests)"))
         func configError() throws {
             let dir = TempDir()
             defer { dir.cleanup() }
@@ -191,7 +195,7 @@ extension AgentIntegrationSuites {
             #expect(r.err.contains("did you mean duration?"))
         }
 
-        @Test("check: one line per problem with its fix, non-zero exit; jumphost-setup prints the restricted line", .enabled(if: Binary.exists))
+        @Test("check: one line per problem with its fix, non-zero exit; jumphost-setup prints the restricted line", .enabled(if: Binary.exists, "needs the oob-agent binary built next to the tests (swift build --build-tests)"))
         func check() throws {
             let dir = TempDir()
             defer { dir.cleanup() }
@@ -208,7 +212,7 @@ extension AgentIntegrationSuites {
             #expect(line.out.hasPrefix("restrict,port-forwarding,permitlisten=\"127.0.0.1:31337\",command=\"/usr/sbin/nologin\" ssh-ed25519 AAAA"))
         }
 
-        @Test("status without a daemon says so and exits 1", .enabled(if: Binary.exists))
+        @Test("status without a daemon says so and exits 1", .enabled(if: Binary.exists, "needs the oob-agent binary built next to the tests (swift build --build-tests)"))
         func statusNoDaemon() throws {
             let dir = TempDir()
             defer { dir.cleanup() }

@@ -44,11 +44,18 @@ struct SpawnedProcessTests {
 
     @Test("a descendant that keeps the pipes open does not hold run up")
     func descendantKeepsPipes() throws {
+        // The descendant lives 30 s holding the pipes; run returns when the child exits, long before that (the
+        // timeout is 20 s: a run held up by the pipes would come back timed out, or after 30 s).
+        let started = ContinuousClock.now
         let r = try SpawnedProcess.run("/bin/sh", ["-c", "sleep 30 & echo $!"], timeout: .seconds(20))
+        let took = ContinuousClock.now - started
         let orphan = pid_t(r.stdoutText.filter(\.isNumber)) ?? 0
         defer { if orphan > 0 { kill(orphan, SIGKILL) } }
         #expect(r.status.succeeded)
+        #expect(!r.timedOut)
         #expect(orphan > 0)
+        #expect(kill(orphan, 0) == 0, "the descendant is still running when run has returned")
+        #expect(took < .seconds(15), "run waited \(took) for a descendant holding its pipes")
     }
 
     @Test("the child starts with no blocked signals and only 0, 1, 2 open, whatever the caller has")

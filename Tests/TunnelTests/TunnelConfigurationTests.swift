@@ -23,9 +23,9 @@ struct RemoteForwardParsingTests {
         #expect {
             try RemoteForward(parsing: text)
         } throws: { error in
-            let e = error as? TunnelError
-            return e?.code == .invalidConfiguration && e?.key == "tunnel.forwards"
-                && e!.message.contains("remote_bind:remote_port:local_host:local_port") || e!.message.contains("1…65535")
+            guard let e = error as? TunnelError else { return false }
+            return e.code == .invalidConfiguration && e.key == "tunnel.forwards"
+                && (e.message.contains("remote_bind:remote_port:local_host:local_port") || e.message.contains("1…65535"))
         }
     }
 

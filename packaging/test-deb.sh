@@ -20,6 +20,10 @@ check "package built: $deb" '[ -f "$deb" ]'
 check "control file depends on libssh2-1, libudev1 and ppp" \
     'dpkg-deb -f "$deb" Depends | grep -q libssh2-1 && dpkg-deb -f "$deb" Depends | grep -q libudev1 && dpkg-deb -f "$deb" Depends | grep -q ppp'
 check "conffiles list /etc/oob-agent/agent.toml" 'dpkg-deb -I "$deb" conffiles | grep -qx /etc/oob-agent/agent.toml'
+# Debian's own checker: no error and no warning (the overrides in packaging/lintian-overrides say why each is one).
+lintian --fail-on error,warning --no-tag-display-limit "$deb" >/tmp/oob-agent-lintian.log 2>&1; lrc=$?
+sed 's/^/     | /' /tmp/oob-agent-lintian.log
+check "lintian: no errors, no warnings" '[ $lrc -eq 0 ]'
 
 was_installed=$(dpkg-query -W -f='${Status}' oob-agent 2>/dev/null | grep -c "install ok installed")
 export DEBIAN_FRONTEND=noninteractive

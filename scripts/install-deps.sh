@@ -17,6 +17,7 @@ packages=(
     python3           # the tests' stand-in pppd (Tests/OOBTestSupport/Fixtures/fake-pppd)
     udhcpc            # the link's DHCP client for Ethernet-mode sticks (busybox udhcpc)
     procps
+    lintian           # the Debian package test (packaging/test-deb.sh)
 )
 missing=()
 for p in "${packages[@]}"; do
